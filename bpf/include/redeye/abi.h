@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Every struct and enum that crosses the kernel/user boundary.
+ *
+ * Plain C with fixed-width types so that the BPF programs (compiled with
+ * clang -target bpf against vmlinux.h) and the C++ daemon (compiled with the
+ * host compiler against <linux/types.h>) see the same layout.
+ * userspace/bpf/abi_check.cpp static_asserts the sizes of these structs.
+ *
+ * Enums have explicit values and are append-only: a value, once shipped,
+ * never changes meaning, so that dashboards built on them stay valid.
+ */
+#ifndef REDEYE_ABI_H
+#define REDEYE_ABI_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define REDEYE_COMM_LEN 16
+
+/* ---- histograms -------------------------------------------------------- */
+
+/*
+ * Latency histograms: slot 0 holds values below 1 us, slot k (1..23) values
+ * below 2^k us, slot 24 values below 10 s, slot 25 everything above (+Inf).
+ * The kernel fills them with a branch-free log2; userspace turns them into
+ * cumulative Prometheus buckets with bounds in seconds.
+ */
+#define REDEYE_LAT_SLOTS 26
+#define REDEYE_LAT_LOG2_SLOTS 24 /* slots 0..23 are powers of two */
+#define REDEYE_LAT_CAP_NS 10000000000ULL
+
+/*
+ * Connection-duration histograms use the same log2 scheme in milliseconds:
+ * slot 0 below 1 ms, slot k below 2^k ms (k = 1..24, up to ~4.7 h), slot 25
+ * everything longer.
+ */
+#define REDEYE_DUR_SLOTS 26
+
+struct redeye_hist {
+	__u64 slots[REDEYE_LAT_SLOTS];
+	__u64 sum_ns; /* sum of observed values, for the _sum series */
+};
+
+/* ---- events lost ------------------------------------------------------- */
+
+/* Index into each program's `lost` per-CPU array. Append-only. */
+enum redeye_lost_reason {
+	REDEYE_LOST_RINGBUF_FULL = 0, /* bpf_ringbuf_reserve failed */
+	REDEYE_LOST_MAP_FULL = 1,     /* a map update failed for lack of room */
+	REDEYE_LOST_MAX = 2,
+};
+
+/* ---- sched.bpf.c: run-queue latency ------------------------------------ */
+
+/* runq_hist: key tgid (__u32) -> struct redeye_hist */
+
+/* ---- block.bpf.c: disk I/O --------------------------------------------- */
+
+enum redeye_disk_op {
+	REDEYE_DISK_READ = 0,
+	REDEYE_DISK_WRITE = 1,
+	REDEYE_DISK_FLUSH = 2,
+	REDEYE_DISK_DISCARD = 3,
+	REDEYE_DISK_OTHER = 4,
+	REDEYE_DISK_OP_MAX = 5,
+};
+
+/* disk_lat key: the label schema of redeye_disk_io_duration_seconds */
+struct redeye_disk_key {
+	__u32 dev; /* major << 20 | minor, the kernel's internal dev_t */
+	__u32 op;  /* enum redeye_disk_op */
+};
+
+/* proc_io: key tgid -> struct redeye_proc_io */
+struct redeye_proc_io {
+	__u64 bytes[2]; /* [0] read, [1] write: bios submitted by the process */
+};
+
+/* ---- tcp.bpf.c: connections -------------------------------------------- */
+
+enum redeye_tcp_direction {
+	REDEYE_DIR_INBOUND = 0,
+	REDEYE_DIR_OUTBOUND = 1,
+	REDEYE_DIR_MAX = 2,
+};
+
+enum redeye_connect_fail {
+	REDEYE_CONNFAIL_REFUSED = 0,
+	REDEYE_CONNFAIL_TIMEOUT = 1,
+	REDEYE_CONNFAIL_UNREACHABLE = 2,
+	REDEYE_CONNFAIL_OTHER = 3,
+	REDEYE_CONNFAIL_MAX = 4,
+};
+
+/* tcp_stats: key tgid -> struct redeye_tcp_stats. Every field is a
+ * monotonic counter; userspace derives the active-connection gauge as
+ * opened - closed so that no decrement can be lost. */
+struct redeye_tcp_stats {
+	__u64 opened[REDEYE_DIR_MAX];
+	__u64 closed[REDEYE_DIR_MAX];
+	__u64 connect_failures[REDEYE_CONNFAIL_MAX];
+	__u64 retransmits; /* segments, as the kernel's TcpRetransSegs counts */
+	__u64 resets_sent;
+	__u64 resets_received;
+	struct redeye_hist duration[REDEYE_DIR_MAX]; /* ms slots, see above */
+};
+
+/* tcp_drops: key drop reason (enum skb_drop_reason) -> packets */
+
+/* ---- proc.bpf.c: process lifecycle and OOM ------------------------------ */
+
+enum redeye_proc_event_kind {
+	REDEYE_PROC_EXEC = 1,
+	REDEYE_PROC_EXIT = 2,
+	REDEYE_PROC_OOM_KILL = 3,
+};
+
+struct redeye_proc_event {
+	__u32 kind; /* enum redeye_proc_event_kind */
+	__u32 tgid;
+	__u64 timestamp_ns;
+	char comm[REDEYE_COMM_LEN];
+};
+
+/* ---- socket data capture (filled in by the protocol issues) ------------- */
+
+/* Protocols known to the capture pipeline. Append-only. */
+enum redeye_protocol {
+	REDEYE_PROTO_UNKNOWN = 0,
+	REDEYE_PROTO_HTTP1 = 1,
+	REDEYE_PROTO_POSTGRES = 2,
+	REDEYE_PROTO_MYSQL = 3,
+	REDEYE_PROTO_AMQP = 4,
+};
+
+#endif /* REDEYE_ABI_H */

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Process lifecycle: exec and exit keep userspace's process table (and so
+ * the service_name of every tgid) fresh without rescanning /proc; OOM kills
+ * are rare enough to travel as events.
+ */
+#include "redeye/bpf_common.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+REDEYE_DEFINE_LOST_MAP()
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} proc_events SEC(".maps");
+
+static __always_inline void emit(__u32 kind, __u32 tgid)
+{
+	struct redeye_proc_event *e;
+
+	e = bpf_ringbuf_reserve(&proc_events, sizeof(*e), 0);
+	if (!e) {
+		count_lost(REDEYE_LOST_RINGBUF_FULL);
+		return;
+	}
+	e->kind = kind;
+	e->tgid = tgid;
+	e->timestamp_ns = bpf_ktime_get_ns();
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int on_exec(void *ctx)
+{
+	emit(REDEYE_PROC_EXEC, current_tgid());
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int on_exit(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	/* only the thread group leader's exit ends the process */
+	if ((__u32)id != (__u32)(id >> 32))
+		return 0;
+	emit(REDEYE_PROC_EXIT, id >> 32);
+	return 0;
+}
+
+SEC("tracepoint/oom/mark_victim")
+int on_oom_victim(struct trace_event_raw_mark_victim *ctx)
+{
+	struct redeye_proc_event *e;
+
+	e = bpf_ringbuf_reserve(&proc_events, sizeof(*e), 0);
+	if (!e) {
+		count_lost(REDEYE_LOST_RINGBUF_FULL);
+		return 0;
+	}
+	e->kind = REDEYE_PROC_OOM_KILL;
+	/* the victim, not current (the allocating task that hit the limit) */
+	e->tgid = ctx->pid;
+	e->timestamp_ns = bpf_ktime_get_ns();
+	__builtin_memset(e->comm, 0, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}

@@ -1,0 +1,396 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * TCP: connections established and failed, their duration, retransmits,
+ * resets and kernel drops.
+ *
+ * Many of these events fire in softirq context, where "current" is whatever
+ * task the interrupt landed on. Every socket is therefore given an owner
+ * while we are still in its process's context (connect() puts it in
+ * SYN_SENT, listen() in LISTEN, accept() returns it), and softirq events are
+ * attributed through sk_owner.
+ */
+#include "redeye/bpf_common.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define ECONNREFUSED 111
+#define ETIMEDOUT 110
+#define EHOSTUNREACH 113
+#define ENETUNREACH 101
+#define EHOSTDOWN 112
+#define ENETDOWN 100
+
+REDEYE_DEFINE_LOST_MAP()
+
+/* Kernel-private socket state; not part of the ABI. */
+struct sk_info {
+	__u32 tgid;     /* owner; 0 while an accepted child is not yet accepted */
+	__u8 direction; /* enum redeye_tcp_direction */
+	__u8 counted;   /* opened[] was incremented for the owner */
+	__u8 ended;     /* left ESTABLISHED before it had an owner */
+	__u8 pad;
+	__u64 start_ns; /* entered ESTABLISHED */
+	__u64 end_ns;   /* left ESTABLISHED (only while !counted) */
+};
+
+/* struct sock * -> owner. LRU so that sockets whose destruction we missed
+ * cannot fill it; sized for 64k concurrent sockets on the node. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct sk_info);
+} sk_owner SEC(".maps");
+
+/* tgid -> counters; tgid 0 collects events on sockets with no known owner
+ * (opened before the agent started). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct redeye_tcp_stats);
+} tcp_stats SEC(".maps");
+
+/* enum skb_drop_reason -> packets. The enum has ~130 values today. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 512);
+	__type(key, __u32);
+	__type(value, __u64);
+} tcp_drops SEC(".maps");
+
+static const struct redeye_tcp_stats zero_stats;
+static const __u64 zero_u64;
+
+static __always_inline struct redeye_tcp_stats *stats_for(__u32 tgid)
+{
+	return LOOKUP_OR_INIT(&tcp_stats, &tgid, &zero_stats, count_lost);
+}
+
+static __always_inline struct sk_info *owner_of(const void *sk)
+{
+	__u64 key = (__u64)sk;
+
+	return bpf_map_lookup_elem(&sk_owner, &key);
+}
+
+static __always_inline void set_owner(const void *sk, struct sk_info *info)
+{
+	__u64 key = (__u64)sk;
+
+	if (bpf_map_update_elem(&sk_owner, &key, info, BPF_ANY))
+		count_lost(REDEYE_LOST_MAP_FULL);
+}
+
+static __always_inline __u32 connect_fail_reason(int err)
+{
+	switch (err) {
+	case ECONNREFUSED:
+		return REDEYE_CONNFAIL_REFUSED;
+	case ETIMEDOUT:
+		return REDEYE_CONNFAIL_TIMEOUT;
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case EHOSTDOWN:
+	case ENETDOWN:
+		return REDEYE_CONNFAIL_UNREACHABLE;
+	default: /* includes an application closing a pending connect */
+		return REDEYE_CONNFAIL_OTHER;
+	}
+}
+
+static __always_inline void count_close(struct sk_info *info, __u64 end_ns)
+{
+	struct redeye_tcp_stats *s = stats_for(info->tgid);
+	__u32 dir = info->direction & 1;
+
+	if (!s)
+		return;
+	__sync_fetch_and_add(&s->closed[dir], 1);
+	hist_add_duration(&s->duration[dir], end_ns - info->start_ns);
+}
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int on_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	const void *sk = ctx->skaddr;
+	int old = ctx->oldstate, new = ctx->newstate;
+	struct sk_info *info, fresh = {};
+	struct redeye_tcp_stats *s;
+	__u64 now;
+
+	if (ctx->protocol != IPPROTO_TCP)
+		return 0;
+
+	if (new == TCP_SYN_SENT || new == TCP_LISTEN) {
+		/* connect() and listen() run in the owner's context */
+		fresh.tgid = current_tgid();
+		fresh.direction = new == TCP_SYN_SENT ? REDEYE_DIR_OUTBOUND
+						      : REDEYE_DIR_INBOUND;
+		set_owner(sk, &fresh);
+		return 0;
+	}
+
+	now = bpf_ktime_get_ns();
+	if (new == TCP_ESTABLISHED) {
+		if (old == TCP_SYN_SENT) {
+			info = owner_of(sk);
+			if (!info)
+				return 0;
+			info->start_ns = now;
+			info->counted = 1;
+			s = stats_for(info->tgid);
+			if (s)
+				__sync_fetch_and_add(&s->opened[REDEYE_DIR_OUTBOUND], 1);
+		} else {
+			/* passive open, in softirq: the owner is learnt at accept() */
+			fresh.direction = REDEYE_DIR_INBOUND;
+			fresh.start_ns = now;
+			set_owner(sk, &fresh);
+		}
+		return 0;
+	}
+
+	if (old == TCP_ESTABLISHED) {
+		info = owner_of(sk);
+		if (!info)
+			return 0;
+		if (info->counted) {
+			count_close(info, now);
+			info->counted = 0; /* count the close once */
+			info->ended = 2;   /* 2: already accounted */
+		} else if (!info->ended) {
+			info->ended = 1;
+			info->end_ns = now;
+		}
+		return 0;
+	}
+
+	if (old == TCP_SYN_SENT && new == TCP_CLOSE) {
+		info = owner_of(sk);
+		if (!info)
+			return 0;
+		s = stats_for(info->tgid);
+		if (s) {
+			int err = BPF_CORE_READ((struct sock *)sk, sk_err);
+			__u32 r = connect_fail_reason(err);
+
+			if (r < REDEYE_CONNFAIL_MAX)
+				__sync_fetch_and_add(&s->connect_failures[r], 1);
+		}
+	}
+	return 0;
+}
+
+/* The struct sock behind a file descriptor of the current process, or NULL
+ * when the fd is not a TCP socket. */
+static __always_inline struct sock *tcp_sock_of_fd(int fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds, *file;
+	struct socket *sock;
+	struct sock *sk;
+	__u16 family;
+	umode_t mode;
+
+	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return NULL;
+	mode = BPF_CORE_READ(file, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return NULL;
+	sock = BPF_CORE_READ(file, private_data);
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return NULL;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return NULL;
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return NULL;
+	return sk;
+}
+
+static __always_inline void on_accepted(long fd)
+{
+	struct sock *sk = tcp_sock_of_fd(fd);
+	struct sk_info *info, fresh = {};
+	struct redeye_tcp_stats *s;
+
+	if (!sk)
+		return;
+	info = owner_of(sk);
+	if (!info) {
+		/* established before the agent attached */
+		fresh.direction = REDEYE_DIR_INBOUND;
+		fresh.start_ns = bpf_ktime_get_ns();
+		set_owner(sk, &fresh);
+		info = owner_of(sk);
+		if (!info)
+			return;
+	}
+	if (info->counted || info->ended == 2)
+		return;
+	info->tgid = current_tgid();
+	info->direction = REDEYE_DIR_INBOUND;
+	s = stats_for(info->tgid);
+	if (!s)
+		return;
+	__sync_fetch_and_add(&s->opened[REDEYE_DIR_INBOUND], 1);
+	if (info->ended == 1) {
+		/* the peer finished before the server got round to accept() */
+		count_close(info, info->end_ns);
+		info->ended = 2;
+	} else {
+		info->counted = 1;
+	}
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int on_accept4_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	on_accepted(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int on_accept_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	on_accepted(ctx->ret);
+	return 0;
+}
+
+static __always_inline __u32 owner_tgid(const void *sk)
+{
+	struct sk_info *info = owner_of(sk);
+
+	return info ? info->tgid : 0;
+}
+
+SEC("tracepoint/tcp/tcp_retransmit_skb")
+int on_retransmit(struct trace_event_raw_tcp_retransmit_skb *ctx)
+{
+	struct redeye_tcp_stats *s;
+	struct sk_buff *skb = (struct sk_buff *)ctx->skbaddr;
+	struct tcp_skb_cb *cb;
+	__u16 segs;
+
+	/* not sent: the kernel does not count it either (err is 6.x+) */
+	if (bpf_core_field_exists(ctx->err) && BPF_CORE_READ(ctx, err))
+		return 0;
+	/* TcpRetransSegs counts GSO segments, not skbs */
+	cb = (struct tcp_skb_cb *)&skb->cb[0];
+	segs = BPF_CORE_READ(cb, tcp_gso_segs);
+	if (!segs)
+		segs = 1;
+	s = stats_for(owner_tgid(ctx->skaddr));
+	if (s)
+		__sync_fetch_and_add(&s->retransmits, segs);
+	return 0;
+}
+
+SEC("tracepoint/tcp/tcp_retransmit_synack")
+int on_retransmit_synack(struct trace_event_raw_tcp_retransmit_synack *ctx)
+{
+	struct redeye_tcp_stats *s = stats_for(owner_tgid(ctx->skaddr));
+
+	if (s)
+		__sync_fetch_and_add(&s->retransmits, 1);
+	return 0;
+}
+
+SEC("tracepoint/tcp/tcp_send_reset")
+int on_send_reset(struct trace_event_raw_tcp_send_reset *ctx)
+{
+	struct redeye_tcp_stats *s;
+	struct sk_info *info;
+
+	/* No socket: the kernel answering a segment nobody listens for. */
+	if (!ctx->skaddr)
+		return 0;
+	info = owner_of(ctx->skaddr);
+	if (!info)
+		return 0;
+	s = stats_for(info->tgid);
+	if (s)
+		__sync_fetch_and_add(&s->resets_sent, 1);
+	return 0;
+}
+
+SEC("tracepoint/tcp/tcp_receive_reset")
+int on_receive_reset(struct trace_event_raw_tcp_event_sk *ctx)
+{
+	struct sock *sk = (struct sock *)ctx->skaddr;
+	struct redeye_tcp_stats *s;
+	struct sk_info *info;
+
+	/* A reset answering our SYN is a refused connect, counted there. */
+	if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_SYN_SENT)
+		return 0;
+	info = owner_of(sk);
+	if (!info)
+		return 0;
+	s = stats_for(info->tgid);
+	if (s)
+		__sync_fetch_and_add(&s->resets_received, 1);
+	return 0;
+}
+
+SEC("tracepoint/tcp/tcp_destroy_sock")
+int on_destroy_sock(struct trace_event_raw_tcp_event_sk *ctx)
+{
+	__u64 key = (__u64)ctx->skaddr;
+
+	bpf_map_delete_elem(&sk_owner, &key);
+	return 0;
+}
+
+static __always_inline bool skb_is_tcp(struct sk_buff *skb, __u16 protocol,
+				       const void *rx_sk)
+{
+	struct sock *sk = (struct sock *)rx_sk;
+	unsigned char *head;
+	__u16 nh;
+	__u8 l4 = 0;
+
+	if (!sk)
+		sk = BPF_CORE_READ(skb, sk);
+	if (sk)
+		return BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
+
+	head = BPF_CORE_READ(skb, head);
+	nh = BPF_CORE_READ(skb, network_header);
+	if (protocol == ETH_P_IP)
+		bpf_probe_read_kernel(&l4, 1, head + nh + 9);  /* iphdr.protocol */
+	else if (protocol == ETH_P_IPV6)
+		bpf_probe_read_kernel(&l4, 1, head + nh + 6);  /* ipv6hdr.nexthdr */
+	return l4 == IPPROTO_TCP;
+}
+
+SEC("tracepoint/skb/kfree_skb")
+int on_kfree_skb(struct trace_event_raw_kfree_skb *ctx)
+{
+	__u32 reason = ctx->reason;
+	__u64 *n;
+
+	if (reason == bpf_core_enum_value(enum skb_drop_reason, SKB_NOT_DROPPED_YET) ||
+	    reason == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED))
+		return 0;
+	if (!skb_is_tcp(ctx->skbaddr, ctx->protocol, ctx->rx_sk))
+		return 0;
+	n = LOOKUP_OR_INIT(&tcp_drops, &reason, &zero_u64, count_lost);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	return 0;
+}

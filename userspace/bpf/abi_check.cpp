@@ -1,0 +1,16 @@
+// Keeps the two sides of bpf/include/redeye/abi.h in step: the BPF side is
+// compiled by clang for -target bpf, this side by the host compiler, and a
+// layout difference would silently corrupt every counter.
+#include <cstddef>
+
+#include "redeye/abi.h"
+
+static_assert(sizeof(redeye_hist) == (REDEYE_LAT_SLOTS + 1) * 8);
+static_assert(REDEYE_DUR_SLOTS == REDEYE_LAT_SLOTS, "one hist struct serves both");
+static_assert(sizeof(redeye_disk_key) == 8);
+static_assert(sizeof(redeye_proc_io) == 16);
+static_assert(offsetof(redeye_tcp_stats, retransmits) == 8 * (2 * REDEYE_DIR_MAX + REDEYE_CONNFAIL_MAX));
+static_assert(offsetof(redeye_tcp_stats, duration) == 8 * (2 * REDEYE_DIR_MAX + REDEYE_CONNFAIL_MAX + 3));
+static_assert(sizeof(redeye_tcp_stats) == offsetof(redeye_tcp_stats, duration) + 2 * sizeof(redeye_hist));
+static_assert(sizeof(redeye_proc_event) == 32);
+static_assert(offsetof(redeye_proc_event, comm) == 16);

@@ -1,0 +1,222 @@
+#include "bpf/loaded_object.h"
+
+#include <bpf/bpf.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <mutex>
+
+#include "util/log.h"
+
+namespace redeye::bpf {
+namespace {
+
+struct LibbpfMessages {
+  std::mutex mutex;
+  std::string text;
+};
+
+LibbpfMessages& messages() {
+  static LibbpfMessages m;
+  return m;
+}
+
+int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
+  char buf[1024];
+  vsnprintf(buf, sizeof buf, fmt, args);
+  if (level == LIBBPF_DEBUG) {
+    if (log_level() == LogLevel::Debug) log_line(LogLevel::Debug, buf);
+    return 0;
+  }
+  auto& m = messages();
+  std::lock_guard lock(m.mutex);
+  if (m.text.size() < 8192) m.text += buf;
+  if (log_level() == LogLevel::Debug) log_line(LogLevel::Debug, buf);
+  return 0;
+}
+
+bool ends_with(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// "tp_btf/sched_switch" -> "sched_switch"; "tracepoint/tcp/tcp_send_reset" -> "tcp_send_reset"
+std::string probe_name(const char* section) {
+  std::string s = section ? section : "";
+  auto slash = s.rfind('/');
+  return slash == std::string::npos ? s : s.substr(slash + 1);
+}
+
+// The last meaningful line libbpf printed, trimmed: the reason to show.
+std::string summarize(const std::string& messages, int err) {
+  std::string reason;
+  size_t end = messages.size();
+  while (end > 0) {
+    size_t start = messages.rfind('\n', end - 1);
+    start = start == std::string::npos ? 0 : start + 1;
+    std::string line = messages.substr(start, end - start);
+    while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.pop_back();
+    if (!line.empty() && line.find("libbpf:") != std::string::npos) {
+      reason = line.substr(line.find("libbpf:") + 8);
+      break;
+    }
+    end = start > 0 ? start - 1 : 0;
+    if (start == 0) break;
+  }
+  std::string errtext = std::strerror(err < 0 ? -err : err);
+  return reason.empty() ? errtext : reason + " (" + errtext + ")";
+}
+
+}  // namespace
+
+void install_libbpf_logger() { libbpf_set_print(libbpf_print); }
+
+std::string take_libbpf_messages() {
+  auto& m = messages();
+  std::lock_guard lock(m.mutex);
+  std::string out;
+  out.swap(m.text);
+  return out;
+}
+
+LoadedObject::LoadedObject(std::string name, SkeletonOps ops)
+    : name_(std::move(name)), ops_(std::move(ops)) {
+  Names all;
+  {
+    void* skel = ops_.open();
+    if (!skel) {
+      load_error_ = std::string("cannot open BPF object: ") + std::strerror(errno);
+      return;
+    }
+    bpf_program* prog;
+    bpf_object__for_each_program(prog, ops_.object(skel)) all.push_back(bpf_program__name(prog));
+    ops_.destroy(skel);
+  }
+  auto has = [&](const std::string& n) { return std::find(all.begin(), all.end(), n) != all.end(); };
+
+  // First choice: every program but the raw_tp twins.
+  Names enabled, refused;
+  for (const auto& n : all)
+    if (!(ends_with(n, "_raw") && has(n.substr(0, n.size() - 4) + "_btf"))) enabled.push_back(n);
+
+  std::string error;
+  for (int attempt = 0; attempt < 3 && !skel_; ++attempt) {
+    if (try_load(enabled, refused, error)) break;
+    log_debug(name_, ": load failed: ", error);
+    // Find the programs the kernel refuses on their own; a refused tp_btf
+    // program is replaced by its raw_tp twin, anything else is dropped.
+    Names bad = refused_alone(enabled);
+    if (bad.empty()) break;  // refused as a whole (maps, BTF): nothing to drop
+    Names next;
+    for (const auto& n : enabled) {
+      if (std::find(bad.begin(), bad.end(), n) == bad.end()) {
+        next.push_back(n);
+        continue;
+      }
+      std::string twin = ends_with(n, "_btf") ? n.substr(0, n.size() - 4) + "_raw" : "";
+      if (!twin.empty() && has(twin)) next.push_back(twin);
+      else refused.push_back(n);
+    }
+    enabled = next;
+  }
+  if (!skel_) {
+    load_error_ = error;
+    return;
+  }
+  attach_all();
+}
+
+LoadedObject::~LoadedObject() {
+  for (auto* link : links_) bpf_link__destroy(link);
+  if (skel_) ops_.destroy(skel_);
+}
+
+bool LoadedObject::try_load(const Names& enabled, const Names& refused, std::string& error) {
+  void* skel = ops_.open();
+  if (!skel) {
+    error = std::string("cannot open BPF object: ") + std::strerror(errno);
+    return false;
+  }
+  auto contains = [](const Names& v, const std::string& n) { return std::find(v.begin(), v.end(), n) != v.end(); };
+  probes_.clear();
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, ops_.object(skel)) {
+    std::string pname = bpf_program__name(prog);
+    bool on = contains(enabled, pname);
+    bpf_program__set_autoload(prog, on);
+    if (on || contains(refused, pname)) {
+      ProbeStatus status{probe_name(bpf_program__section_name(prog)), pname, false, ""};
+      if (!on) status.error = "refused by the kernel at load";
+      probes_.push_back(status);
+    }
+  }
+  take_libbpf_messages();
+  int err = bpf_object__load_skeleton(ops_.skeleton(skel));
+  if (err) {
+    error = summarize(take_libbpf_messages(), err);
+    ops_.destroy(skel);
+    probes_.clear();
+    return false;
+  }
+  skel_ = skel;
+  return true;
+}
+
+LoadedObject::Names LoadedObject::refused_alone(const Names& enabled) {
+  // One load per program: bounded by the handful of programs per object.
+  Names bad;
+  for (const auto& candidate : enabled) {
+    void* skel = ops_.open();
+    if (!skel) return {};
+    bpf_program* prog;
+    bpf_object__for_each_program(prog, ops_.object(skel)) {
+      bpf_program__set_autoload(prog, candidate == bpf_program__name(prog));
+    }
+    take_libbpf_messages();
+    if (bpf_object__load_skeleton(ops_.skeleton(skel)) != 0) bad.push_back(candidate);
+    take_libbpf_messages();
+    ops_.destroy(skel);
+  }
+  return bad;
+}
+
+void LoadedObject::attach_all() {
+  for (auto& status : probes_) {
+    if (!status.error.empty()) continue;
+    bpf_program* prog = bpf_object__find_program_by_name(ops_.object(skel_), status.program.c_str());
+    take_libbpf_messages();
+    bpf_link* link = prog ? bpf_program__attach(prog) : nullptr;
+    if (!link) {
+      int err = errno;
+      status.error = summarize(take_libbpf_messages(), err ? err : ENOENT);
+      continue;
+    }
+    links_.push_back(link);
+    status.attached = true;
+  }
+}
+
+int LoadedObject::map_fd(const char* map_name) const {
+  bpf_map* m = map(map_name);
+  return m ? bpf_map__fd(m) : -1;
+}
+
+bpf_map* LoadedObject::map(const char* map_name) const {
+  if (!skel_) return nullptr;
+  return bpf_object__find_map_by_name(ops_.object(skel_), map_name);
+}
+
+std::vector<bpf_map*> LoadedObject::maps() const {
+  std::vector<bpf_map*> out;
+  if (!skel_) return out;
+  bpf_map* m;
+  bpf_object__for_each_map(m, ops_.object(skel_)) {
+    // .rodata/.bss of static zero values are internal
+    if (bpf_map__is_internal(m)) continue;
+    out.push_back(m);
+  }
+  return out;
+}
+
+}  // namespace redeye::bpf

@@ -1,0 +1,82 @@
+// One BPF object (a bpftool skeleton) loaded and attached program by
+// program, so that a hook the kernel refuses costs only that hook.
+#pragma once
+
+#include <bpf/libbpf.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace redeye::bpf {
+
+// What happened to one program: the probe name is the tracepoint's name
+// ("sched_switch", "tcp_retransmit_skb", "sys_exit_accept4").
+struct ProbeStatus {
+  std::string probe;
+  std::string program;
+  bool attached = false;
+  std::string error;  // why not, when !attached
+};
+
+// Type-erased skeleton: how to open a fresh copy, and where its bpf_object is.
+struct SkeletonOps {
+  std::function<void*()> open;
+  std::function<void(void*)> destroy;
+  std::function<bpf_object*(void*)> object;
+  std::function<bpf_object_skeleton*(void*)> skeleton;
+};
+
+template <typename Skel>
+SkeletonOps skeleton_ops(Skel* (*open)(), void (*destroy)(Skel*)) {
+  return SkeletonOps{
+      [open] { return static_cast<void*>(open()); },
+      [destroy](void* s) { destroy(static_cast<Skel*>(s)); },
+      [](void* s) { return static_cast<Skel*>(s)->obj; },
+      [](void* s) { return static_cast<Skel*>(s)->skeleton; },
+  };
+}
+
+class LoadedObject {
+ public:
+  // Opens, loads and attaches. Never throws for kernel refusals: they end
+  // up in probes(). Programs named *_btf and *_raw are twins: the tp_btf set
+  // is tried first and the raw_tp set loaded when the kernel refuses it.
+  LoadedObject(std::string name, SkeletonOps ops);
+  ~LoadedObject();
+  LoadedObject(const LoadedObject&) = delete;
+  LoadedObject& operator=(const LoadedObject&) = delete;
+
+  const std::string& name() const { return name_; }
+  bool loaded() const { return skel_ != nullptr; }
+  const std::string& load_error() const { return load_error_; }
+  const std::vector<ProbeStatus>& probes() const { return probes_; }
+
+  // -1 when not loaded or no such map.
+  int map_fd(const char* map_name) const;
+  bpf_map* map(const char* map_name) const;
+  std::vector<bpf_map*> maps() const;
+
+ private:
+  using Names = std::vector<std::string>;
+  // Loads a fresh copy with exactly `enabled` autoloaded; `refused` are
+  // reported as probes that the kernel would not load.
+  bool try_load(const Names& enabled, const Names& refused, std::string& error);
+  Names refused_alone(const Names& enabled);
+  void attach_all();
+
+  std::string name_;
+  SkeletonOps ops_;
+  void* skel_ = nullptr;
+  std::string load_error_;
+  std::vector<ProbeStatus> probes_;
+  std::vector<bpf_link*> links_;
+};
+
+// Captures libbpf's diagnostics so that a refusal can be reported with the
+// kernel's reason rather than only an errno.
+void install_libbpf_logger();
+std::string take_libbpf_messages();
+
+}  // namespace redeye::bpf

@@ -1,0 +1,55 @@
+#include <cstdio>
+
+#include "bpf/probe_set.h"
+#include "cli/commands.h"
+#include "cli/preflight.h"
+
+namespace redeye::cli {
+
+int run_check(const CheckOptions& options) {
+  set_log_level(options.log_level);
+  bpf::install_libbpf_logger();
+  std::printf("kernel %s\n\n", kernel_release().c_str());
+
+  bool can_run = true;
+  for (const auto& item : run_preflight(/*mount_missing=*/false)) {
+    const char* verdict = item.ok ? "ok" : item.required ? "FAIL" : "warn";
+    std::printf("%-12s %-5s %s\n", item.name.c_str(), verdict, item.detail.c_str());
+    if (!item.ok) std::printf("%-12s       fix: %s\n", "", item.fix.c_str());
+    if (item.required && !item.ok) can_run = false;
+  }
+
+  std::printf("\nprobes (object:tracepoint, program)\n");
+  size_t attached = 0, total = 0;
+  if (can_run) {
+    bpf::ProbeSet probes;
+    for (const auto* object : probes.all()) {
+      if (!object->loaded()) {
+        std::printf("  %-36s FAIL  object not loaded: %s\n", (object->name() + ":*").c_str(),
+                    object->load_error().c_str());
+        ++total;
+        continue;
+      }
+      for (const auto& p : object->probes()) {
+        ++total;
+        attached += p.attached;
+        const std::string label = object->name() + ":" + p.probe;
+        if (p.attached)
+          std::printf("  %-36s ok    %s\n", label.c_str(), p.program.c_str());
+        else
+          std::printf("  %-36s FAIL  %s: %s\n", label.c_str(), p.program.c_str(), p.error.c_str());
+      }
+    }
+  } else {
+    std::printf("  not tried: fix the failures above first\n");
+  }
+  if (can_run && attached == 0) can_run = false;
+
+  std::printf("\n%s: %zu of %zu probes attach\n", can_run ? "the agent can run" : "the agent cannot run",
+              attached, total);
+  if (can_run && attached < total)
+    std::printf("metrics of the failed probes are missing; the others work (redeye_probe_up shows which)\n");
+  return can_run ? 0 : 1;
+}
+
+}  // namespace redeye::cli

@@ -1,0 +1,45 @@
+// Command-line and config-file options of each subcommand.
+#pragma once
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "proc/service_rules.h"
+#include "util/log.h"
+
+namespace redeye::cli {
+
+// A bad flag, value or config file: one line for the user, exit code 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// `--help` was asked for: print this text and exit 0.
+struct HelpRequested {
+  std::string text;
+};
+
+struct RunOptions {
+  std::string listen = "0.0.0.0:9435";
+  std::vector<proc::ServiceRule> service_rules;
+  double interval_seconds = 1.0;       // kernel maps -> metrics
+  double proc_interval_seconds = 5.0;  // /proc scan, PSI
+  size_t max_services = 500;
+  LogLevel log_level = LogLevel::Info;
+};
+
+struct CheckOptions {
+  LogLevel log_level = LogLevel::Warn;
+};
+
+// Throw UsageError or HelpRequested.
+RunOptions parse_run_options(const std::vector<std::string>& args);
+CheckOptions parse_check_options(const std::vector<std::string>& args);
+
+// "0.0.0.0:9435", "[::]:9435", "127.0.0.1:0": validated, throws UsageError.
+void validate_listen_address(const std::string& listen);
+
+}  // namespace redeye::cli

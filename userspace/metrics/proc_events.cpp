@@ -1,0 +1,52 @@
+#include "metrics/proc_events.h"
+
+#include <string>
+#include <thread>
+
+namespace redeye::metrics {
+
+ProcEvents::ProcEvents(prometheus::Registry& registry, const bpf::LoadedObject& proc, proc::ProcessTable& table,
+                       ExitHook on_exit)
+    : table_(table),
+      on_exit_(std::move(on_exit)),
+      oom_kills_(prometheus::BuildCounter()
+                     .Name("redeye_oom_kills_total")
+                     .Help("Processes of the service killed by the kernel's OOM killer")
+                     .Register(registry)) {
+  const int fd = proc.map_fd("proc_events");
+  if (fd >= 0) ring_.reset(ring_buffer__new(fd, &ProcEvents::on_sample, this, nullptr));
+}
+
+int ProcEvents::on_sample(void* ctx, void* data, size_t size) {
+  if (size < sizeof(redeye_proc_event)) return 0;
+  static_cast<ProcEvents*>(ctx)->handle(*static_cast<const redeye_proc_event*>(data));
+  return 0;
+}
+
+void ProcEvents::handle(const redeye_proc_event& e) {
+  const std::string comm(e.comm, strnlen(e.comm, sizeof e.comm));
+  switch (e.kind) {
+    case REDEYE_PROC_EXEC:
+      table_.on_exec(e.tgid, comm);
+      break;
+    case REDEYE_PROC_EXIT:
+      if (on_exit_) on_exit_(e.tgid);
+      table_.on_exit(e.tgid, comm);
+      break;
+    case REDEYE_PROC_OOM_KILL:
+      oom_kills_.Add({{"service_name", table_.service_of(e.tgid)}}).Increment();
+      break;
+    default:
+      break;
+  }
+}
+
+void ProcEvents::poll(int timeout_ms) {
+  if (ring_) {
+    ring_buffer__poll(ring_.get(), timeout_ms);
+  } else {
+    std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));
+  }
+}
+
+}  // namespace redeye::metrics

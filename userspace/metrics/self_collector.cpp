@@ -1,0 +1,81 @@
+#include "metrics/self_collector.h"
+
+#include "bpf/map_reader.h"
+#include "redeye/abi.h"
+
+namespace redeye::metrics {
+namespace {
+
+const char* stage_name(LostStage s) {
+  switch (s) {
+    case LostStage::Kernel: return "kernel";
+    case LostStage::Userspace: return "userspace";
+    default: return "parser";
+  }
+}
+
+const char* kernel_reason_name(uint32_t r) {
+  return r == REDEYE_LOST_RINGBUF_FULL ? "ringbuf_full" : "map_full";
+}
+
+}  // namespace
+
+SelfCollector::SelfCollector(prometheus::Registry& registry, const bpf::ProbeSet& probes,
+                             std::string kernel_release)
+    : probes_(probes),
+      lost_(prometheus::BuildCounter()
+                .Name("redeye_events_lost_total")
+                .Help("Events dropped before they reached a metric, by where and why")
+                .Register(registry)),
+      map_entries_(prometheus::BuildGauge()
+                       .Name("redeye_bpf_map_entries")
+                       .Help("Entries currently in each BPF hash map")
+                       .Register(registry)),
+      map_capacity_(prometheus::BuildGauge()
+                        .Name("redeye_bpf_map_capacity")
+                        .Help("Maximum entries of each BPF map")
+                        .Register(registry)),
+      probe_up_(prometheus::BuildGauge()
+                    .Name("redeye_probe_up")
+                    .Help("1 when the probe (object:tracepoint) is attached, 0 when the kernel refused it")
+                    .Register(registry)) {
+  prometheus::BuildGauge()
+      .Name("redeye_build_info")
+      .Help("Version of the agent and release of the kernel it runs on")
+      .Register(registry)
+      .Add({{"version", REDEYE_VERSION}, {"kernel", std::move(kernel_release)}})
+      .Set(1);
+  for (uint32_t r = 0; r < REDEYE_LOST_MAX; ++r)
+    lost_.Add({{"stage", "kernel"}, {"reason", kernel_reason_name(r)}});
+  lost_.Add({{"stage", "userspace"}, {"reason", "queue_full"}});
+  lost_.Add({{"stage", "parser"}, {"reason", "gave_up"}});
+  for (const auto* object : probes_.all())
+    for (const auto& p : object->probes())
+      probe_up_.Add({{"probe", object->name() + ":" + p.probe}}).Set(p.attached ? 1 : 0);
+}
+
+void SelfCollector::add_lost(LostStage stage, const std::string& reason, uint64_t n) {
+  lost_.Add({{"stage", stage_name(stage)}, {"reason", reason}}).Increment(static_cast<double>(n));
+}
+
+void SelfCollector::collect() {
+  std::map<uint32_t, uint64_t> totals;
+  for (const auto* object : probes_.all()) {
+    const int fd = object->map_fd("lost");
+    for (uint32_t r = 0; r < REDEYE_LOST_MAX; ++r) totals[r] += bpf::percpu_sum(fd, r);
+    for (bpf_map* m : object->maps()) {
+      const std::string name = bpf_map__name(m);
+      map_capacity_.Add({{"map", name}}).Set(bpf_map__max_entries(m));
+      const auto type = bpf_map__type(m);
+      if (type == BPF_MAP_TYPE_HASH || type == BPF_MAP_TYPE_LRU_HASH)
+        map_entries_.Add({{"map", name}}).Set(static_cast<double>(bpf::count_entries(m)));
+    }
+  }
+  for (const auto& [r, now] : totals) {
+    uint64_t& before = last_kernel_lost_[r];
+    if (now > before) add_lost(LostStage::Kernel, kernel_reason_name(r), now - before);
+    before = now;
+  }
+}
+
+}  // namespace redeye::metrics

@@ -1,0 +1,38 @@
+// The agent's own health: events lost, BPF map fill, probes attached,
+// build info.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include <map>
+#include <string>
+
+#include "bpf/probe_set.h"
+#include "metrics/collector.h"
+
+namespace redeye::metrics {
+
+// Where an event can be dropped, for redeye_events_lost_total{stage,reason}.
+// Userspace stages report through add_lost(); all are exported from the
+// start at 0 so that "nothing lost" is visible, not inferred.
+enum class LostStage { Kernel, Userspace, Parser };
+
+class SelfCollector : public Collector {
+ public:
+  SelfCollector(prometheus::Registry& registry, const bpf::ProbeSet& probes, std::string kernel_release);
+  void collect() override;
+  void add_lost(LostStage stage, const std::string& reason, uint64_t n);
+
+ private:
+  const bpf::ProbeSet& probes_;
+  prometheus::Family<prometheus::Counter>& lost_;
+  prometheus::Family<prometheus::Gauge>& map_entries_;
+  prometheus::Family<prometheus::Gauge>& map_capacity_;
+  prometheus::Family<prometheus::Gauge>& probe_up_;
+  std::map<uint32_t, uint64_t> last_kernel_lost_;
+};
+
+}  // namespace redeye::metrics
