@@ -15,26 +15,45 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } proc_events SEC(".maps");
 
-static __always_inline void emit(__u32 kind, __u32 tgid)
+static __always_inline struct redeye_proc_event *reserve(__u32 kind, __u32 tgid)
 {
 	struct redeye_proc_event *e;
 
 	e = bpf_ringbuf_reserve(&proc_events, sizeof(*e), 0);
 	if (!e) {
 		count_lost(REDEYE_LOST_RINGBUF_FULL);
-		return;
+		return NULL;
 	}
 	e->kind = kind;
 	e->tgid = tgid;
 	e->timestamp_ns = bpf_ktime_get_ns();
+	e->args_len = 0;
+	e->pad = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	return e;
 }
 
 SEC("tracepoint/sched/sched_process_exec")
 int on_exec(void *ctx)
 {
-	emit(REDEYE_PROC_EXEC, current_tgid());
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct redeye_proc_event *e = reserve(REDEYE_PROC_EXEC, current_tgid());
+	unsigned long start, end;
+	__u32 len;
+
+	if (!e)
+		return 0;
+	/* the new image's argv is in place when this tracepoint fires */
+	start = BPF_CORE_READ(task, mm, arg_start);
+	end = BPF_CORE_READ(task, mm, arg_end);
+	len = end > start ? end - start : 0;
+	if (len > REDEYE_ARGS_LEN - 1)
+		len = REDEYE_ARGS_LEN - 1;
+	/* the mask is what lets the verifier see the bound */
+	len &= REDEYE_ARGS_LEN - 1;
+	if (bpf_probe_read_user(e->args, len, (void *)start) == 0)
+		e->args_len = len;
+	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
 
@@ -46,24 +65,21 @@ int on_exit(void *ctx)
 	/* only the thread group leader's exit ends the process */
 	if ((__u32)id != (__u32)(id >> 32))
 		return 0;
-	emit(REDEYE_PROC_EXIT, id >> 32);
+	struct redeye_proc_event *e = reserve(REDEYE_PROC_EXIT, id >> 32);
+
+	if (e)
+		bpf_ringbuf_submit(e, 0);
 	return 0;
 }
 
 SEC("tracepoint/oom/mark_victim")
 int on_oom_victim(struct trace_event_raw_mark_victim *ctx)
 {
-	struct redeye_proc_event *e;
-
-	e = bpf_ringbuf_reserve(&proc_events, sizeof(*e), 0);
-	if (!e) {
-		count_lost(REDEYE_LOST_RINGBUF_FULL);
-		return 0;
-	}
-	e->kind = REDEYE_PROC_OOM_KILL;
 	/* the victim, not current (the allocating task that hit the limit) */
-	e->tgid = ctx->pid;
-	e->timestamp_ns = bpf_ktime_get_ns();
+	struct redeye_proc_event *e = reserve(REDEYE_PROC_OOM_KILL, ctx->pid);
+
+	if (!e)
+		return 0;
 	__builtin_memset(e->comm, 0, sizeof(e->comm));
 	bpf_ringbuf_submit(e, 0);
 	return 0;

@@ -35,7 +35,7 @@ struct sk_info {
 	__u8 direction; /* enum redeye_tcp_direction */
 	__u8 counted;   /* opened[] was incremented for the owner */
 	__u8 ended;     /* left ESTABLISHED before it had an owner */
-	__u8 pad;
+	__u8 reset_unowned; /* a reset arrived before accept() gave an owner */
 	__u64 start_ns; /* entered ESTABLISHED */
 	__u64 end_ns;   /* left ESTABLISHED (only while !counted) */
 };
@@ -248,6 +248,10 @@ static __always_inline void on_accepted(long fd)
 	if (!s)
 		return;
 	__sync_fetch_and_add(&s->opened[REDEYE_DIR_INBOUND], 1);
+	if (info->reset_unowned) {
+		__sync_fetch_and_add(&s->resets_received, 1);
+		info->reset_unowned = 0;
+	}
 	if (info->ended == 1) {
 		/* the peer finished before the server got round to accept() */
 		count_close(info, info->end_ns);
@@ -341,6 +345,12 @@ int on_receive_reset(struct trace_event_raw_tcp_event_sk *ctx)
 	info = owner_of(sk);
 	if (!info)
 		return 0;
+	if (!info->tgid && info->direction == REDEYE_DIR_INBOUND && !info->counted &&
+	    !info->ended) {
+		/* still in the accept queue: count it for whoever accepts it */
+		info->reset_unowned = 1;
+		return 0;
+	}
 	s = stats_for(info->tgid);
 	if (s)
 		__sync_fetch_and_add(&s->resets_received, 1);

@@ -12,5 +12,5 @@ static_assert(sizeof(redeye_proc_io) == 16);
 static_assert(offsetof(redeye_tcp_stats, retransmits) == 8 * (2 * REDEYE_DIR_MAX + REDEYE_CONNFAIL_MAX));
 static_assert(offsetof(redeye_tcp_stats, duration) == 8 * (2 * REDEYE_DIR_MAX + REDEYE_CONNFAIL_MAX + 3));
 static_assert(sizeof(redeye_tcp_stats) == offsetof(redeye_tcp_stats, duration) + 2 * sizeof(redeye_hist));
-static_assert(sizeof(redeye_proc_event) == 32);
+static_assert(sizeof(redeye_proc_event) == 40 + REDEYE_ARGS_LEN);
 static_assert(offsetof(redeye_proc_event, comm) == 16);

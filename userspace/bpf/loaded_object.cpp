@@ -24,15 +24,22 @@ LibbpfMessages& messages() {
 }
 
 int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
-  char buf[1024];
-  vsnprintf(buf, sizeof buf, fmt, args);
+  if (level == LIBBPF_DEBUG && log_level() != LogLevel::Debug) return 0;
+  // Verifier logs arrive as one long message: size the buffer to it.
+  va_list copy;
+  va_copy(copy, args);
+  const int needed = vsnprintf(nullptr, 0, fmt, copy);
+  va_end(copy);
+  std::string buf(needed > 0 ? static_cast<size_t>(needed) : 0, '\0');
+  vsnprintf(buf.data(), buf.size() + 1, fmt, args);
+  while (!buf.empty() && buf.back() == '\n') buf.pop_back();
   if (level == LIBBPF_DEBUG) {
-    if (log_level() == LogLevel::Debug) log_line(LogLevel::Debug, buf);
+    log_line(LogLevel::Debug, buf);
     return 0;
   }
   auto& m = messages();
   std::lock_guard lock(m.mutex);
-  if (m.text.size() < 8192) m.text += buf;
+  if (m.text.size() < 65536) m.text += buf + "\n";
   if (log_level() == LogLevel::Debug) log_line(LogLevel::Debug, buf);
   return 0;
 }

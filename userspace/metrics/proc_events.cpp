@@ -1,5 +1,7 @@
 #include "metrics/proc_events.h"
 
+#include <algorithm>
+#include <cstring>
 #include <string>
 #include <thread>
 
@@ -26,9 +28,14 @@ int ProcEvents::on_sample(void* ctx, void* data, size_t size) {
 void ProcEvents::handle(const redeye_proc_event& e) {
   const std::string comm(e.comm, strnlen(e.comm, sizeof e.comm));
   switch (e.kind) {
-    case REDEYE_PROC_EXEC:
-      table_.on_exec(e.tgid, comm);
+    case REDEYE_PROC_EXEC: {
+      std::string args(e.args, std::min<size_t>(e.args_len, sizeof e.args));
+      for (auto& c : args)
+        if (c == '\0') c = ' ';
+      while (!args.empty() && args.back() == ' ') args.pop_back();
+      table_.on_exec(e.tgid, comm, args);
       break;
+    }
     case REDEYE_PROC_EXIT:
       if (on_exit_) on_exit_(e.tgid);
       table_.on_exit(e.tgid, comm);

@@ -64,7 +64,7 @@ void SelfCollector::collect() {
     const int fd = object->map_fd("lost");
     for (uint32_t r = 0; r < REDEYE_LOST_MAX; ++r) totals[r] += bpf::percpu_sum(fd, r);
     for (bpf_map* m : object->maps()) {
-      const std::string name = bpf_map__name(m);
+      const std::string name = object->name() + "." + bpf_map__name(m);
       map_capacity_.Add({{"map", name}}).Set(bpf_map__max_entries(m));
       const auto type = bpf_map__type(m);
       if (type == BPF_MAP_TYPE_HASH || type == BPF_MAP_TYPE_LRU_HASH)

@@ -22,13 +22,15 @@ std::string ProcessTable::admit(const std::string& service) {
   return service;
 }
 
-ProcessTable::Entry ProcessTable::resolve(uint32_t tgid, const std::string& fallback_comm) {
+ProcessTable::Entry ProcessTable::resolve(uint32_t tgid, const std::string& fallback_comm,
+                                          const std::string& fallback_args) {
   ProcessIdentity id;
   const int pid = static_cast<int>(tgid);
   id.comm = procfs_.read_comm(pid);
   if (id.comm.empty()) id.comm = fallback_comm;
   id.exe_name = procfs_.read_exe_name(pid);
   id.cmdline = procfs_.read_cmdline(pid);
+  if (id.cmdline.empty()) id.cmdline = fallback_args;
   id.cgroup = procfs_.read_cgroup(pid);
   if (resolver_.needs_ports()) id.listening_ports = procfs_.listening_ports(pid);
   Entry e;
@@ -58,9 +60,9 @@ void ProcessTable::scan() {
   expire_exited();
 }
 
-void ProcessTable::on_exec(uint32_t tgid, const std::string& comm) {
+void ProcessTable::on_exec(uint32_t tgid, const std::string& comm, const std::string& args) {
   exited_.erase(tgid);
-  live_[tgid] = resolve(tgid, comm);
+  live_[tgid] = resolve(tgid, comm, args);
 }
 
 void ProcessTable::on_exit(uint32_t tgid, const std::string& comm) {

@@ -32,7 +32,9 @@ class ProcessTable {
   // retired. Port rules are re-evaluated here, since a process listens only
   // some time after it starts.
   void scan();
-  void on_exec(uint32_t tgid, const std::string& comm);
+  // args: the command line as the kernel saw it at exec, for processes
+  // gone before /proc can be read.
+  void on_exec(uint32_t tgid, const std::string& comm, const std::string& args = "");
   void on_exit(uint32_t tgid, const std::string& comm);
 
   // Service of a tgid, live or recently exited. Unknown live processes are
@@ -50,7 +52,7 @@ class ProcessTable {
     std::string service;
     bool final = false;  // no need to re-resolve while it lives
   };
-  Entry resolve(uint32_t tgid, const std::string& fallback_comm);
+  Entry resolve(uint32_t tgid, const std::string& fallback_comm, const std::string& fallback_args = "");
   std::string admit(const std::string& service);
   void expire_exited();
 

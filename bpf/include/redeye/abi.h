@@ -117,11 +117,19 @@ enum redeye_proc_event_kind {
 	REDEYE_PROC_OOM_KILL = 3,
 };
 
+#define REDEYE_ARGS_LEN 256
+
 struct redeye_proc_event {
 	__u32 kind; /* enum redeye_proc_event_kind */
 	__u32 tgid;
 	__u64 timestamp_ns;
 	char comm[REDEYE_COMM_LEN];
+	/* exec only: the first bytes of argv, NUL-separated, so that a process
+	 * that exits before userspace reads /proc can still be named by its
+	 * command line. */
+	__u32 args_len;
+	__u32 pad;
+	char args[REDEYE_ARGS_LEN];
 };
 
 /* ---- socket data capture (filled in by the protocol issues) ------------- */
