@@ -6,15 +6,22 @@
 //   serve PORT N [HOLD_MS]   accept N connections, read each until EOF/RST
 //   connect HOST PORT N      N connects, each closed normally
 //   linger-close HOST PORT   one connect, then close with SO_LINGER 0 (RST)
+//   hold HOST PORT MS        one connect, held open for MS ms, then closed
 //   sink PORT                accept one connection, read until EOF
 //   source HOST PORT BYTES   one connection, write BYTES in 1 KiB writes
 //   cpuhog THREADS MS        THREADS busy threads for MS milliseconds
 //   idle MS                  sleep MS milliseconds
+//   fds N MS                 hold N extra open fds (/dev/null) for MS ms
+//   alloc MB                 allocate and touch MB MiB, 1 MiB at a time
+//
+// Arguments after the required ones are ignored: tests append tag=NAME so
+// that a --service cmdline rule can tell their processes apart.
 //
 // Every mode gives up after a bounded time so a broken test cannot hang.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -204,13 +211,45 @@ int main(int argc, char** argv) {
   if (mode == "serve") return serve(std::atoi(arg(2)), std::atoi(arg(3)));
   if (mode == "connect") return connect_n(arg(2), std::atoi(arg(3)), std::atoi(arg(4)));
   if (mode == "linger-close") return linger_close(arg(2), std::atoi(arg(3)));
+  if (mode == "hold") {
+    int fd = connect_to(arg(2), std::atoi(arg(3)));
+    if (fd < 0) die("connect");
+    std::printf("connected 1\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(arg(4))));
+    close(fd);
+    return 0;
+  }
   if (mode == "sink") return sink(std::atoi(arg(2)));
   if (mode == "source") return source(arg(2), std::atoi(arg(3)), std::atol(arg(4)));
   if (mode == "cpuhog") return cpuhog(std::atoi(arg(2)), std::atoi(arg(3)));
+  if (mode == "fds") {
+    const int n = std::atoi(arg(2));
+    std::vector<int> held;
+    for (int i = 0; i < n; ++i) {
+      int fd = open("/dev/null", O_RDONLY);
+      if (fd < 0) die("open");
+      held.push_back(fd);
+    }
+    std::printf("holding %d\n", n);
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(arg(3))));
+    return 0;
+  }
+  if (mode == "alloc") {
+    const long mb = std::atol(arg(2));
+    std::vector<char*> blocks;
+    for (long i = 0; i < mb; ++i) {
+      char* p = static_cast<char*>(std::malloc(1 << 20));
+      if (!p) die("malloc");
+      std::memset(p, 1, 1 << 20);
+      blocks.push_back(p);
+    }
+    std::printf("allocated %ld\n", mb);
+    return 0;
+  }
   if (mode == "idle") {
     std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(arg(2))));
     return 0;
   }
-  std::fprintf(stderr, "usage: workload refuse|serve|connect|linger-close|sink|source|cpuhog|idle ...\n");
+  std::fprintf(stderr, "usage: workload refuse|serve|connect|linger-close|sink|source|cpuhog|idle|fds|alloc ...\n");
   return 2;
 }

@@ -1,5 +1,7 @@
 #include "proc/process_table.h"
 
+#include <unistd.h>
+
 namespace redeye::proc {
 namespace {
 constexpr size_t kMaxExited = 16384;
@@ -10,7 +12,8 @@ ProcessTable::ProcessTable(ProcFs procfs, ServiceResolver resolver, size_t max_s
     : procfs_(std::move(procfs)),
       resolver_(std::move(resolver)),
       max_services_(max_services),
-      retention_(exited_retention) {}
+      retention_(exited_retention),
+      self_tgid_(static_cast<uint32_t>(getpid())) {}
 
 std::string ProcessTable::admit(const std::string& service) {
   if (services_.count(service)) return service;
@@ -24,6 +27,13 @@ std::string ProcessTable::admit(const std::string& service) {
 
 ProcessTable::Entry ProcessTable::resolve(uint32_t tgid, const std::string& fallback_comm,
                                           const std::string& fallback_args) {
+  Entry e;
+  if (tgid == self_tgid_) {
+    // Our own command line contains every --service rule: never match it.
+    e.service = admit("redeye");
+    e.final = true;
+    return e;
+  }
   ProcessIdentity id;
   const int pid = static_cast<int>(tgid);
   id.comm = procfs_.read_comm(pid);
@@ -33,7 +43,6 @@ ProcessTable::Entry ProcessTable::resolve(uint32_t tgid, const std::string& fall
   if (id.cmdline.empty()) id.cmdline = fallback_args;
   id.cgroup = procfs_.read_cgroup(pid);
   if (resolver_.needs_ports()) id.listening_ports = procfs_.listening_ports(pid);
-  Entry e;
   e.service = admit(resolver_.resolve(id));
   // A rule or unit match will not change while the process lives; the
   // fallbacks may (a port rule matches once the process listens).

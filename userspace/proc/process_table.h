@@ -60,6 +60,7 @@ class ProcessTable {
   ServiceResolver resolver_;
   size_t max_services_;
   std::chrono::seconds retention_;
+  uint32_t self_tgid_;
   std::unordered_map<uint32_t, Entry> live_;
   struct Exited {
     std::string service;

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs the whole test suite: unit tests
+# and kernel tests (the real agent against the real kernel; needs root).
+# Under CI=true a kernel test that cannot run fails instead of skipping.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+"$REDEYE_ROOT/scripts/install-deps.sh" --with-tests
+redeye_mounts
+redeye_build
+cd "$REDEYE_BUILD"
+ctest --output-on-failure --timeout 900 "$@"
