@@ -1,0 +1,94 @@
+// One direction of one connection: turns the kernel's per-message captures
+// into the contiguous byte sequence the protocol parser expects.
+//
+// The kernel reports, per message, the stream position of its first byte,
+// the full message size and a bounded prefix of the bytes. Messages can
+// arrive with holes between them (ring buffer overflow), with their tail
+// uncaptured (prefix only) or twice. DataStream hides all of that behind
+// ProtocolParser's contract: the parser sees bytes in order, each at most
+// once, and is told through on_gap whenever some were lost.
+//
+// Only the unparsed start of an incomplete frame is kept between messages;
+// complete frames are parsed straight from the caller's bytes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "protocols/protocol.h"
+
+namespace redeye::conn {
+
+// Every byte position the stream has moved past is counted in exactly one of
+// the bytes_* counters below except bytes_duplicate, or is still buffered:
+//   parsed + skipped + missing + discarded + dropped_over_cap + buffered
+//     == positions covered since the first message.
+struct DataStreamStats {
+  uint64_t frames = 0;                  // parse_frame returned Success
+  uint64_t frames_ignored = 0;          // parse_frame returned Ignored
+  uint64_t invalid_frames = 0;          // parse_frame returned Invalid (or consumed nothing)
+  uint64_t gaps = 0;                    // times bytes were lost in capture
+  uint64_t bytes_parsed = 0;            // consumed by Success/Ignored frames
+  uint64_t bytes_skipped = 0;           // bodies skipped at the parser's request
+  uint64_t bytes_missing = 0;           // never captured: position holes, uncaptured tails
+  uint64_t bytes_discarded = 0;         // received but thrown away: resync, partial frames at gaps/close
+  uint64_t bytes_dropped_over_cap = 0;  // an incomplete frame outgrew the buffer cap
+  uint64_t bytes_duplicate = 0;         // received again after their position was passed
+};
+
+class DataStream {
+ public:
+  static constexpr size_t kDefaultMaxBufferedBytes = 64 * 1024;
+
+  // `parser` is shared with the connection's other direction and outlives
+  // the stream. `max_buffered_bytes` bounds the incomplete frame kept
+  // between messages.
+  DataStream(protocols::Direction direction, protocols::ProtocolParser& parser,
+             size_t max_buffered_bytes = kDefaultMaxBufferedBytes);
+
+  // One kernel message: `message_size` bytes starting at stream `position`,
+  // of which `captured` is the prefix the kernel copied (possibly shorter).
+  // The first message sets the stream's origin: capture may start mid-stream.
+  void append(uint64_t position, uint64_t message_size, std::string_view captured);
+
+  // Drops the incomplete frame, if any (the connection closed).
+  void discard_buffered();
+
+  const DataStreamStats& stats() const { return stats_; }
+  protocols::Direction direction() const { return direction_; }
+  size_t buffered_bytes() const { return buffer_.size(); }
+  // Stream position the next message is expected at.
+  uint64_t next_position() const { return next_position_; }
+  // Body bytes still to be skipped before parsing resumes.
+  uint64_t pending_skip() const { return skip_remaining_; }
+
+ private:
+  // Bytes the kernel never delivered; a pending body skip absorbs them first.
+  void lose_bytes(uint64_t count);
+  // Feeds captured bytes to the parser, keeping any incomplete frame.
+  void consume(std::string_view captured);
+  // Runs parse_frame over `pending` until it needs more data or runs dry.
+  void parse(std::string_view& pending);
+  // After a frame: drops the body the parser asked to skip.
+  void start_body_skip(std::string_view& pending);
+  // Moves `pending` to the next frame boundary at or after `from`; false
+  // (and `pending` emptied) when there is none.
+  bool resync(std::string_view& pending, size_t from);
+  void discard(std::string_view& pending, size_t count);
+  void drop_buffer_over_cap();
+
+  const protocols::Direction direction_;
+  protocols::ProtocolParser& parser_;
+  const size_t max_buffered_;
+
+  bool started_ = false;        // origin set by the first message
+  uint64_t next_position_ = 0;  // position right after the last byte accounted for
+  uint64_t skip_remaining_ = 0; // body bytes to skip; only non-zero while buffer_ is empty
+  bool needs_resync_ = false;   // the next byte is not known to start a frame
+  std::string buffer_;          // incomplete frame, starting at a frame boundary
+  DataStreamStats stats_;
+};
+
+}  // namespace redeye::conn
