@@ -217,7 +217,9 @@ TEST(KernelSlots, MirrorLog2MatchesFloorLog2) {
   EXPECT_EQ(mirror_log2_u64(1), 0u);
   for (uint32_t k = 0; k < 64; ++k) {
     EXPECT_EQ(mirror_log2_u64(1ULL << k), k);
-    if (k > 0) EXPECT_EQ(mirror_log2_u64((1ULL << k) - 1), k - 1);
+    if (k > 0) {
+      EXPECT_EQ(mirror_log2_u64((1ULL << k) - 1), k - 1);
+    }
     EXPECT_EQ(mirror_log2_u64((1ULL << k) | 1), k);
   }
   EXPECT_EQ(mirror_log2_u64(UINT64_MAX), 63u);
@@ -248,7 +250,9 @@ TEST(KernelSlots, LatencySlotsAgreeWithBoundsInsideBuckets) {
   for (uint64_t ns = 1; ns < 11 * kS; ns = ns * 3 + 7) {
     bool on_bound = false;
     for (uint64_t b : bounds) on_bound |= ns == b;
-    if (!on_bound) EXPECT_TRUE(le_semantics(ns, mirror_latency_slot(ns), bounds));
+    if (!on_bound) {
+      EXPECT_TRUE(le_semantics(ns, mirror_latency_slot(ns), bounds));
+    }
   }
 }
 

@@ -1,5 +1,8 @@
 #include "metrics/procfs_collector.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <map>
 
 #include "proc/psi.h"
@@ -10,6 +13,7 @@ ProcfsCollector::ProcfsCollector(prometheus::Registry& registry, proc::ProcFs pr
     : procfs_(std::move(procfs)),
       table_(table),
       seconds_per_tick_(1.0 / static_cast<double>(proc::ProcFs::clock_ticks())),
+      agent_start_ticks_(procfs_.read_stat(static_cast<int>(getpid())).value_or(proc::ProcStat{}).start_time_ticks),
       cpu_(prometheus::BuildCounter()
                .Name("redeye_process_cpu_seconds_total")
                .Help("CPU time used by the service's processes, from /proc/<pid>/stat")
@@ -26,20 +30,20 @@ ProcfsCollector::ProcfsCollector(prometheus::Registry& registry, proc::ProcFs pr
 void ProcfsCollector::account_cpu(uint32_t tgid, const std::string& service) {
   auto stat = procfs_.read_stat(static_cast<int>(tgid));
   if (!stat) return;
-  auto [it, first] = last_cpu_.try_emplace(tgid);
-  CpuTicks& before = it->second;
-  // The first reading is a baseline: CPU used before the agent saw the
-  // process is not this run's to report, except for processes born since.
-  if (!first || !before.user) {
-    const uint64_t du = stat->utime_ticks >= before.user ? stat->utime_ticks - before.user : 0;
-    const uint64_t ds = stat->stime_ticks >= before.system ? stat->stime_ticks - before.system : 0;
-    if (!first) {
-      if (du) cpu_.Add({{"service_name", service}, {"mode", "user"}}).Increment(du * seconds_per_tick_);
-      if (ds) cpu_.Add({{"service_name", service}, {"mode", "system"}}).Increment(ds * seconds_per_tick_);
-    }
+  auto it = last_cpu_.find(tgid);
+  if (it == last_cpu_.end()) {
+    // First sight. A process born since the agent started reports all of
+    // its CPU time; an older one only what it uses from now on.
+    CpuTicks baseline{};
+    if (stat->start_time_ticks < agent_start_ticks_) baseline = {stat->utime_ticks, stat->stime_ticks};
+    it = last_cpu_.emplace(tgid, baseline).first;
   }
-  before.user = stat->utime_ticks;
-  before.system = stat->stime_ticks;
+  CpuTicks& before = it->second;
+  const uint64_t du = stat->utime_ticks > before.user ? stat->utime_ticks - before.user : 0;
+  const uint64_t ds = stat->stime_ticks > before.system ? stat->stime_ticks - before.system : 0;
+  if (du) cpu_.Add({{"service_name", service}, {"mode", "user"}}).Increment(du * seconds_per_tick_);
+  if (ds) cpu_.Add({{"service_name", service}, {"mode", "system"}}).Increment(ds * seconds_per_tick_);
+  before = {std::max(before.user, stat->utime_ticks), std::max(before.system, stat->stime_ticks)};
 }
 
 void ProcfsCollector::collect() {
@@ -72,7 +76,7 @@ void ProcfsCollector::collect() {
 }
 
 void ProcfsCollector::on_exit(uint32_t tgid) {
-  if (last_cpu_.count(tgid)) account_cpu(tgid, table_.service_of(tgid));
+  account_cpu(tgid, table_.service_of(tgid));
   last_cpu_.erase(tgid);
 }
 

@@ -33,6 +33,7 @@ class ProcfsCollector : public Collector {
   proc::ProcFs procfs_;
   proc::ProcessTable& table_;
   double seconds_per_tick_;
+  uint64_t agent_start_ticks_;
   prometheus::Family<prometheus::Counter>& cpu_;
   prometheus::Family<prometheus::Gauge>& rss_;
   prometheus::Family<prometheus::Gauge>& fds_;

@@ -1,0 +1,65 @@
+#include "conn/connection_tracker.h"
+
+#include <utility>
+
+namespace redeye::conn {
+
+using protocols::Direction;
+
+struct ConnectionTracker::Session {
+  Session(std::unique_ptr<protocols::ProtocolParser> p, size_t max_buffered)
+      : parser(std::move(p)),
+        send(Direction::Send, *parser, max_buffered),
+        recv(Direction::Recv, *parser, max_buffered) {}
+
+  DataStream& stream(Direction direction) { return direction == Direction::Send ? send : recv; }
+
+  // Declared first: the streams hold a reference to it.
+  std::unique_ptr<protocols::ProtocolParser> parser;
+  DataStream send;
+  DataStream recv;
+};
+
+ConnectionTracker::ConnectionTracker(const protocols::ProtocolRegistry& registry,
+                                     protocols::RecordSink& sink, size_t max_buffered_bytes)
+    : registry_(registry), sink_(sink), max_buffered_(max_buffered_bytes) {}
+
+ConnectionTracker::~ConnectionTracker() = default;
+
+void ConnectionTracker::set_protocol(redeye_protocol protocol) {
+  if (protocol == REDEYE_PROTO_UNKNOWN || protocol_ != REDEYE_PROTO_UNKNOWN || closed_) return;
+  protocol_ = protocol;
+  // Asked once: an unregistered protocol stays unparsed for the whole
+  // connection instead of costing a registry lookup per message.
+  if (auto parser = registry_.create(protocol, sink_))
+    session_ = std::make_unique<Session>(std::move(parser), max_buffered_);
+}
+
+void ConnectionTracker::on_data(Direction direction, uint64_t position, uint64_t message_size,
+                                std::string_view captured) {
+  if (closed_) {
+    bytes_after_close_ += message_size;
+    return;
+  }
+  if (!session_) {
+    bytes_without_parser_ += message_size;
+    return;
+  }
+  session_->stream(direction).append(position, message_size, captured);
+}
+
+void ConnectionTracker::on_close() {
+  if (closed_) return;
+  closed_ = true;
+  if (!session_) return;
+  session_->send.discard_buffered();
+  session_->recv.discard_buffered();
+  session_->parser->on_close();
+}
+
+const DataStream* ConnectionTracker::stream(Direction direction) const {
+  if (!session_) return nullptr;
+  return direction == Direction::Send ? &session_->send : &session_->recv;
+}
+
+}  // namespace redeye::conn
