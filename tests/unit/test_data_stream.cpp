@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <charconv>
 #include <deque>
 #include <memory>
@@ -152,11 +153,6 @@ uint64_t accounted_bytes(const DataStream& stream) {
          s.bytes_dropped_over_cap + stream.buffered_bytes();
 }
 
-// Appends a fully captured message at the stream's current position.
-void append_whole(DataStream& stream, std::string_view bytes) {
-  stream.append(stream.next_position(), bytes.size(), bytes);
-}
-
 class StreamTest : public ::testing::Test {
  protected:
   CollectingSink sink;
@@ -253,6 +249,32 @@ TEST_F(StreamParsing, TrailingPartialFrameWaitsForTheNextMessage) {
   EXPECT_EQ(accounted_bytes(send), 19u);
 }
 
+TEST(StreamSplits, EveryThreeWaySplitParsesLikeOneMessage) {
+  // 33 bytes: two requests around a 7-byte body.
+  const std::string_view bytes = "REQ a\nBODY 7\nxxxxxxxREQ bb\nREQ c\n";
+  ASSERT_EQ(bytes.size(), 33u);
+  for (size_t first = 0; first <= bytes.size(); ++first) {
+    for (size_t second = first; second <= bytes.size(); ++second) {
+      CollectingSink sink;
+      LineProbe probe;
+      LineParser parser{sink, probe};
+      DataStream send{Direction::Send, parser};
+      send.append(0, first, bytes.substr(0, first));
+      send.append(first, second - first, bytes.substr(first, second - first));
+      send.append(second, bytes.size() - second, bytes.substr(second));
+
+      SCOPED_TRACE("split at " + std::to_string(first) + "," + std::to_string(second));
+      EXPECT_EQ(send.stats().frames, 4u);
+      EXPECT_EQ(send.stats().bytes_parsed, 26u);
+      EXPECT_EQ(send.stats().bytes_skipped, 7u);
+      EXPECT_EQ(send.stats().invalid_frames, 0u);
+      EXPECT_EQ(send.stats().gaps, 0u);
+      EXPECT_EQ(send.buffered_bytes(), 0u);
+      EXPECT_TRUE(probe.gaps.empty());
+    }
+  }
+}
+
 TEST_F(StreamParsing, ResponseWithoutRequestIsIgnored) {
   recv.append(0, 7, "RES OK\n");
 
@@ -296,7 +318,7 @@ TEST_F(StreamGaps, PositionJumpAtFrameBoundaryReportsExactMissingCount) {
 TEST_F(StreamGaps, ParsingResumesAtTheNextFrameBoundaryAfterAGap) {
   send.append(0, 6, "REQ a\n");
   // Bytes 6..9 were "REQ " of a lost frame: this message starts mid-frame.
-  send.append(10, 16, "partial\nREQ bb\n");
+  send.append(10, 15, "partial\nREQ bb\n");
 
   ASSERT_EQ(probe.gaps.size(), 1u);
   EXPECT_EQ(probe.gaps[0], (GapCall{Direction::Send, 4}));
@@ -420,13 +442,15 @@ TEST_F(StreamBodySkip, SkipCoversOnlyPartOfAnUncapturedTail) {
 
 TEST_F(StreamBodySkip, PositionJumpInsideABodyIsNotAGap) {
   send.append(0, 9, "BODY 30\n_");  // frame + 1 body byte
-  send.append(20, 16, "0123456789REQ a\n");  // 10 bytes lost, all body
+  // Bytes 9..19 lost, all body; the body's last 18 bytes, then a frame.
+  send.append(20, 24, "012345678901234567REQ a\n");
 
   EXPECT_TRUE(probe.gaps.empty());
   EXPECT_EQ(send.stats().gaps, 0u);
+  EXPECT_EQ(send.stats().bytes_missing, 0u);
   EXPECT_EQ(send.stats().bytes_skipped, 30u);
   EXPECT_EQ(send.stats().frames, 2u);
-  EXPECT_EQ(accounted_bytes(send), 36u);
+  EXPECT_EQ(accounted_bytes(send), 44u);
 }
 
 TEST_F(StreamBodySkip, PositionJumpPastTheBodyIsAGapOfTheExcessOnly) {

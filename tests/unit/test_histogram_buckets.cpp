@@ -40,22 +40,25 @@ uint32_t mirror_log2_slot(uint64_t v, uint32_t max_slot) {
   return slot > max_slot ? max_slot : slot;
 }
 
-uint32_t mirror_latency_slot(uint64_t ns) {
-  if (ns >= REDEYE_LAT_CAP_NS) return REDEYE_LAT_SLOTS - 1;
-  return mirror_log2_slot(ns / 1000, REDEYE_LAT_SLOTS - 2);
+uint32_t mirror_le_slot(uint64_t v, uint64_t unit, uint32_t max_slot) {
+  return v ? mirror_log2_slot((v - 1) / unit, max_slot) : 0;
 }
 
-uint32_t mirror_duration_slot(uint64_t ns) { return mirror_log2_slot(ns / 1000000, REDEYE_DUR_SLOTS - 1); }
+uint32_t mirror_latency_slot(uint64_t ns) {
+  if (ns > REDEYE_LAT_CAP_NS) return REDEYE_LAT_SLOTS - 1;
+  return mirror_le_slot(ns, 1000, REDEYE_LAT_SLOTS - 2);
+}
 
-// The slot abi.h documents for a latency: 0 below 1 us, k for
-// 2^(k-1) <= us < 2^k (k = 1..23), 24 from 2^23 us to below 10 s, 25 at or
+uint32_t mirror_duration_slot(uint64_t ns) { return mirror_le_slot(ns, 1000000, REDEYE_DUR_SLOTS - 1); }
+
+// The slot abi.h documents for a latency: 0 up to 1 us, k for
+// 2^(k-1) us < v <= 2^k us (k = 1..23), 24 above 2^23 us up to 10 s, 25
 // above 10 s. Written independently of the mirror above.
 uint32_t documented_latency_slot(uint64_t ns) {
-  if (ns >= 10'000'000'000ULL) return 25;
-  const uint64_t us = ns / 1000;
-  if (us < 1) return 0;
+  if (ns > 10'000'000'000ULL) return 25;
+  if (ns <= 1000) return 0;
   for (uint32_t k = 1; k <= 23; ++k)
-    if (us < (1ULL << k)) return k;
+    if (ns <= (1ULL << k) * 1000) return k;
   return 24;
 }
 
@@ -189,17 +192,19 @@ TEST(KernelSlots, MirrorMatchesDocumentedLatencySlots) {
   const Case cases[] = {
       {0, 0},
       {999, 0},
-      {1000, 1},
+      {1000, 0},
+      {1001, 1},
       {1999, 1},
-      {2000, 2},
-      {3999, 2},
-      {4000, 3},
-      {(1ULL << 10) * kUs - 1, 10},
-      {(1ULL << 10) * kUs, 11},
-      {(1ULL << 23) * kUs - 1, 23},
-      {(1ULL << 23) * kUs, 24},
-      {9'999'999'999ULL, 24},
-      {10 * kS, 25},
+      {2000, 1},
+      {2001, 2},
+      {4000, 2},
+      {4001, 3},
+      {(1ULL << 10) * kUs, 10},
+      {(1ULL << 10) * kUs + 1, 11},
+      {(1ULL << 23) * kUs, 23},
+      {(1ULL << 23) * kUs + 1, 24},
+      {10 * kS, 24},
+      {10 * kS + 1, 25},
       {3600 * kS, 25},
       {UINT64_MAX, 25},
   };
@@ -269,19 +274,15 @@ TEST(KernelSlots, DurationSlotsAgreeWithBoundsInsideBuckets) {
 }
 
 // Values exactly on a bound: Prometheus counts v in the bucket le=v, so 1 us
-// belongs in le=1e-06 (slot 0) and 10 s in le=10 (slot 24). The kernel's
-// slots are half-open [2^(k-1), 2^k) us and put each of these one bucket
-// higher. Disabled until the kernel side (bpf_common.h latency_slot /
-// log2_slot) or the bounds are fixed; run with
-// --gtest_also_run_disabled_tests to see the failures.
-TEST(KernelSlots, DISABLED_LatencySlotsAgreeWithBoundsOnExactBounds) {
+// belongs in le=1e-06 (slot 0) and 10 s in le=10 (slot 24).
+TEST(KernelSlots, LatencySlotsAgreeWithBoundsOnExactBounds) {
   const auto bounds = latency_bounds_ns();
   const uint64_t on_bounds[] = {1 * kUs, 2 * kUs, 4 * kUs, (1ULL << 10) * kUs, (1ULL << 23) * kUs, 10 * kS};
   for (uint64_t ns : on_bounds)
     EXPECT_TRUE(le_semantics(ns, mirror_latency_slot(ns), bounds));
 }
 
-TEST(KernelSlots, DISABLED_DurationSlotsAgreeWithBoundsOnExactBounds) {
+TEST(KernelSlots, DurationSlotsAgreeWithBoundsOnExactBounds) {
   const auto bounds = duration_bounds_ns();
   const uint64_t on_bounds[] = {1 * kMs, 2 * kMs, 1024 * kMs, (1ULL << 24) * kMs};
   for (uint64_t ns : on_bounds)
@@ -289,7 +290,7 @@ TEST(KernelSlots, DISABLED_DurationSlotsAgreeWithBoundsOnExactBounds) {
 }
 
 // The brief's sample values, each checked against its slot's bound and the
-// previous bound. Those not on a bound hold today.
+// previous bound.
 TEST(KernelSlots, SampleValuesBelowTheirBoundAndAboveThePrevious) {
   const auto bounds = latency_bounds_ns();
   struct Case {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -24,8 +25,12 @@ using namespace std::string_literals;
 // comes from rules, well-known servers or the executable.
 constexpr std::string_view kSessionCgroup = "0::/user.slice/user-1000.slice/session-3.scope\n";
 
+// Fixture tgids lie above PID_MAX_LIMIT (2^22), so none can be this test
+// process's own pid, which the table treats specially.
+constexpr uint32_t tg(uint32_t n) { return 5'000'000 + n; }
+
 struct FakeProcess {
-  int tgid;
+  uint32_t tgid;
   std::string comm;
   std::vector<std::string> argv;
   std::string exe;  // target of the exe link; empty: no link
@@ -64,10 +69,10 @@ class ProcessTableTest : public ::testing::Test {
     if (!p.exe.empty()) fs::create_symlink(p.exe, dir / "exe");
   }
 
-  void remove(int tgid) { fs::remove_all(root_ / std::to_string(tgid)); }
+  void remove(uint32_t tgid) { fs::remove_all(root_ / std::to_string(tgid)); }
 
   // Gives tgid a socket listening on port (via its own net/tcp view).
-  void listen_on(int tgid, uint16_t port, uint64_t inode) {
+  void listen_on(uint32_t tgid, uint16_t port, uint64_t inode) {
     const fs::path dir = root_ / std::to_string(tgid);
     fs::create_directories(dir / "fd");
     fs::create_symlink("socket:[" + std::to_string(inode) + "]", dir / "fd" / "3");
@@ -94,11 +99,11 @@ class ProcessTableTest : public ::testing::Test {
   fs::path root_;
 };
 
-const FakeProcess kNginx{100, "nginx", {"nginx: master process /usr/sbin/nginx", "-g", "daemon off;"},
+const FakeProcess kNginx{tg(100), "nginx", {"nginx: master process /usr/sbin/nginx", "-g", "daemon off;"},
                          "/usr/sbin/nginx"};
-const FakeProcess kPostgres{200, "postgres", {"/usr/lib/postgresql/15/bin/postgres", "-D", "/var/lib/pg"},
+const FakeProcess kPostgres{tg(200), "postgres", {"/usr/lib/postgresql/15/bin/postgres", "-D", "/var/lib/pg"},
                             "/usr/lib/postgresql/15/bin/postgres"};
-const FakeProcess kJava{300, "java", {"/usr/bin/java", "-Xmx1g", "-jar", "orders.jar"}, "/usr/bin/java"};
+const FakeProcess kJava{tg(300), "java", {"/usr/bin/java", "-Xmx1g", "-jar", "orders.jar"}, "/usr/bin/java"};
 
 // ---- scan --------------------------------------------------------------------
 
@@ -108,33 +113,33 @@ TEST_F(ProcessTableTest, ScanResolvesWellKnownServers) {
   add(kJava);
   auto t = table();
   t.scan();
-  EXPECT_EQ(t.service_of(100), "nginx");
-  EXPECT_EQ(t.service_of(200), "postgresql");
-  EXPECT_EQ(t.service_of(300), "java");
+  EXPECT_EQ(t.service_of(tg(100)), "nginx");
+  EXPECT_EQ(t.service_of(tg(200)), "postgresql");
+  EXPECT_EQ(t.service_of(tg(300)), "java");
   EXPECT_EQ(t.size(), 3u);
 }
 
 TEST_F(ProcessTableTest, ScanUsesSystemdUnitFromCgroup) {
-  FakeProcess p{110, "gunicorn", {"/usr/bin/python3", "/usr/bin/gunicorn", "app:wsgi"}, "/usr/bin/python3.11"};
+  FakeProcess p{tg(110), "gunicorn", {"/usr/bin/python3", "/usr/bin/gunicorn", "app:wsgi"}, "/usr/bin/python3.11"};
   p.cgroup = "0::/system.slice/shop-api.service\n";
   add(p);
   auto t = table();
   t.scan();
-  EXPECT_EQ(t.service_of(110), "shop-api");
+  EXPECT_EQ(t.service_of(tg(110)), "shop-api");
 }
 
 TEST_F(ProcessTableTest, CmdlineRuleWinsOverWellKnownServerAndExe) {
   add(kJava);
   FakeProcess edge = kNginx;
-  edge.tgid = 101;
+  edge.tgid = tg(101);
   edge.argv = {"/usr/sbin/nginx", "-c", "/etc/nginx/edge.conf"};
   add(kNginx);
   add(edge);
   auto t = table({"orders=cmdline:-jar orders.jar", "edge=cmdline:/etc/nginx/edge.conf"});
   t.scan();
-  EXPECT_EQ(t.service_of(300), "orders");
-  EXPECT_EQ(t.service_of(101), "edge");
-  EXPECT_EQ(t.service_of(100), "nginx");  // the plain nginx matches no rule
+  EXPECT_EQ(t.service_of(tg(300)), "orders");
+  EXPECT_EQ(t.service_of(tg(101)), "edge");
+  EXPECT_EQ(t.service_of(tg(100)), "nginx");  // the plain nginx matches no rule
 }
 
 TEST_F(ProcessTableTest, CmdlineArgumentsAreJoinedWithSpacesForRules) {
@@ -142,14 +147,14 @@ TEST_F(ProcessTableTest, CmdlineArgumentsAreJoinedWithSpacesForRules) {
   add(kJava);
   auto t = table({"orders=cmdline:-Xmx1g -jar"});
   t.scan();
-  EXPECT_EQ(t.service_of(300), "orders");
+  EXPECT_EQ(t.service_of(tg(300)), "orders");
 }
 
 TEST_F(ProcessTableTest, ExeRuleGlobMatchesExeBasename) {
   add(kPostgres);
   auto t = table({"db=exe:post*"});
   t.scan();
-  EXPECT_EQ(t.service_of(200), "db");
+  EXPECT_EQ(t.service_of(tg(200)), "db");
 }
 
 TEST_F(ProcessTableTest, AliveAndLiveTgids) {
@@ -157,12 +162,12 @@ TEST_F(ProcessTableTest, AliveAndLiveTgids) {
   add(kPostgres);
   auto t = table();
   EXPECT_TRUE(t.live_tgids().empty());
-  EXPECT_FALSE(t.alive(100));
+  EXPECT_FALSE(t.alive(tg(100)));
   t.scan();
-  EXPECT_TRUE(t.alive(100));
-  EXPECT_TRUE(t.alive(200));
-  EXPECT_FALSE(t.alive(300));
-  EXPECT_EQ(sorted(t.live_tgids()), (std::vector<uint32_t>{100, 200}));
+  EXPECT_TRUE(t.alive(tg(100)));
+  EXPECT_TRUE(t.alive(tg(200)));
+  EXPECT_FALSE(t.alive(tg(300)));
+  EXPECT_EQ(sorted(t.live_tgids()), (std::vector<uint32_t>{tg(100), tg(200)}));
   EXPECT_EQ(t.size(), 2u);
 }
 
@@ -171,11 +176,11 @@ TEST_F(ProcessTableTest, ScanRetiresVanishedProcessesButRemembersTheirService) {
   add(kPostgres);
   auto t = table();
   t.scan();
-  remove(200);
+  remove(tg(200));
   t.scan();
-  EXPECT_FALSE(t.alive(200));
-  EXPECT_EQ(sorted(t.live_tgids()), (std::vector<uint32_t>{100}));
-  EXPECT_EQ(t.service_of(200), "postgresql");
+  EXPECT_FALSE(t.alive(tg(200)));
+  EXPECT_EQ(sorted(t.live_tgids()), (std::vector<uint32_t>{tg(100)}));
+  EXPECT_EQ(t.service_of(tg(200)), "postgresql");
 }
 
 TEST_F(ProcessTableTest, ScanPicksUpNewProcesses) {
@@ -184,18 +189,18 @@ TEST_F(ProcessTableTest, ScanPicksUpNewProcesses) {
   t.scan();
   add(kPostgres);
   t.scan();
-  EXPECT_EQ(sorted(t.live_tgids()), (std::vector<uint32_t>{100, 200}));
-  EXPECT_EQ(t.service_of(200), "postgresql");
+  EXPECT_EQ(sorted(t.live_tgids()), (std::vector<uint32_t>{tg(100), tg(200)}));
+  EXPECT_EQ(t.service_of(tg(200)), "postgresql");
 }
 
 TEST_F(ProcessTableTest, ScanIgnoresNonProcessEntries) {
   add(kNginx);
   fs::create_directories(root_ / "net");
   fs::create_directories(root_ / "sys");
-  write_file(root_ / "42", "not a directory");
+  write_file(root_ / std::to_string(tg(42)), "not a directory");
   auto t = table();
   t.scan();
-  EXPECT_EQ(t.live_tgids(), (std::vector<uint32_t>{100}));
+  EXPECT_EQ(t.live_tgids(), (std::vector<uint32_t>{tg(100)}));
 }
 
 // ---- service_of --------------------------------------------------------------
@@ -212,151 +217,160 @@ TEST_F(ProcessTableTest, ServiceOfExitedProcessWithinRetention) {
   add(kNginx);
   auto t = table();
   t.scan();
-  remove(100);
-  t.on_exit(100, "nginx");
-  EXPECT_FALSE(t.alive(100));
+  remove(tg(100));
+  t.on_exit(tg(100), "nginx");
+  EXPECT_FALSE(t.alive(tg(100)));
   EXPECT_TRUE(t.live_tgids().empty());
-  EXPECT_EQ(t.service_of(100), "nginx");
+  EXPECT_EQ(t.service_of(tg(100)), "nginx");
   // A scan after the exit keeps the remembered name.
   t.scan();
-  EXPECT_EQ(t.service_of(100), "nginx");
+  EXPECT_EQ(t.service_of(tg(100)), "nginx");
 }
 
 TEST_F(ProcessTableTest, ExitedServiceKeepsTheResolvedNameNotTheExitComm) {
   add(kJava);
   auto t = table({"orders=cmdline:orders.jar"});
   t.scan();
-  remove(300);
-  t.on_exit(300, "java");
-  EXPECT_EQ(t.service_of(300), "orders");
+  remove(tg(300));
+  t.on_exit(tg(300), "java");
+  EXPECT_EQ(t.service_of(tg(300)), "orders");
 }
 
 TEST_F(ProcessTableTest, ExitedServiceIsForgottenAfterRetention) {
   add(kNginx);
   auto t = table({}, 500, std::chrono::seconds(0));
   t.scan();
-  remove(100);
-  t.on_exit(100, "nginx");
+  remove(tg(100));
+  t.on_exit(tg(100), "nginx");
   t.scan();  // later than the exit, so past a zero retention
-  EXPECT_EQ(t.service_of(100), "unknown");
+  EXPECT_EQ(t.service_of(tg(100)), "unknown");
 }
 
 TEST_F(ProcessTableTest, ServiceOfUnseenLiveProcessResolvesOnTheSpot) {
   auto t = table();
   t.scan();
   add(kPostgres);  // started after the scan
-  EXPECT_FALSE(t.alive(200));
-  EXPECT_EQ(t.service_of(200), "postgresql");
-  EXPECT_TRUE(t.alive(200));
+  EXPECT_FALSE(t.alive(tg(200)));
+  EXPECT_EQ(t.service_of(tg(200)), "postgresql");
+  EXPECT_TRUE(t.alive(tg(200)));
 }
 
 TEST_F(ProcessTableTest, ServiceOfNeverSeenMissingProcessIsUnknown) {
   auto t = table();
   t.scan();
-  EXPECT_EQ(t.service_of(4242), "unknown");
-  EXPECT_FALSE(t.alive(4242));
+  EXPECT_EQ(t.service_of(tg(4242)), "unknown");
+  EXPECT_FALSE(t.alive(tg(4242)));
 }
 
 // ---- exec / exit events ----------------------------------------------------------
 
 TEST_F(ProcessTableTest, OnExecWithMissingProcDirUsesArgsForCmdlineRules) {
   auto t = table({"worker=cmdline:manage.py rqworker"});
-  t.on_exec(500, "python3", "/usr/bin/python3 manage.py rqworker high");
-  EXPECT_TRUE(t.alive(500));
-  EXPECT_EQ(t.service_of(500), "worker");
+  t.on_exec(tg(500), "python3", "/usr/bin/python3 manage.py rqworker high");
+  EXPECT_TRUE(t.alive(tg(500)));
+  EXPECT_EQ(t.service_of(tg(500)), "worker");
   // Exiting keeps the name.
-  t.on_exit(500, "python3");
-  EXPECT_FALSE(t.alive(500));
-  EXPECT_EQ(t.service_of(500), "worker");
+  t.on_exit(tg(500), "python3");
+  EXPECT_FALSE(t.alive(tg(500)));
+  EXPECT_EQ(t.service_of(tg(500)), "worker");
 }
 
 TEST_F(ProcessTableTest, OnExecWithMissingProcDirAndNoMatchingRuleUsesComm) {
   auto t = table({"worker=cmdline:manage.py rqworker"});
-  t.on_exec(501, "python3", "/usr/bin/python3 manage.py runserver");
-  EXPECT_EQ(t.service_of(501), "python3");
-  t.on_exec(502, "redis-server", "");
-  EXPECT_EQ(t.service_of(502), "redis");
+  t.on_exec(tg(501), "python3", "/usr/bin/python3 manage.py runserver");
+  EXPECT_EQ(t.service_of(tg(501)), "python3");
+  t.on_exec(tg(502), "redis-server", "");
+  EXPECT_EQ(t.service_of(tg(502)), "redis");
 }
 
 TEST_F(ProcessTableTest, OnExecPrefersProcOverEventArgs) {
   add(kJava);
   auto t = table({"orders=cmdline:orders.jar", "billing=cmdline:billing.jar"});
-  t.on_exec(300, "java", "/usr/bin/java -jar billing.jar");
-  EXPECT_EQ(t.service_of(300), "orders");
+  t.on_exec(tg(300), "java", "/usr/bin/java -jar billing.jar");
+  EXPECT_EQ(t.service_of(tg(300)), "orders");
 }
 
 TEST_F(ProcessTableTest, OnExecReplacesAnExitedEntryForAReusedTgid) {
   add(kNginx);
   auto t = table();
   t.scan();
-  remove(100);
-  t.on_exit(100, "nginx");
-  ASSERT_EQ(t.service_of(100), "nginx");
+  remove(tg(100));
+  t.on_exit(tg(100), "nginx");
+  ASSERT_EQ(t.service_of(tg(100)), "nginx");
   FakeProcess reused = kPostgres;
-  reused.tgid = 100;
+  reused.tgid = tg(100);
   add(reused);
-  t.on_exec(100, "postgres");
-  EXPECT_TRUE(t.alive(100));
-  EXPECT_EQ(t.service_of(100), "postgresql");
+  t.on_exec(tg(100), "postgres");
+  EXPECT_TRUE(t.alive(tg(100)));
+  EXPECT_EQ(t.service_of(tg(100)), "postgresql");
 }
 
 TEST_F(ProcessTableTest, OnExecOfLiveProcessReResolves) {
   // A shell that execs the real program keeps its tgid.
-  FakeProcess shell{600, "sh", {"/bin/sh", "-c", "exec redis-server"}, "/usr/bin/dash"};
+  FakeProcess shell{tg(600), "sh", {"/bin/sh", "-c", "exec redis-server"}, "/usr/bin/dash"};
   add(shell);
   auto t = table();
   t.scan();
-  ASSERT_EQ(t.service_of(600), "dash");
-  remove(600);
-  add(FakeProcess{600, "redis-server", {"redis-server", "*:6379"}, "/usr/bin/redis-server"});
-  t.on_exec(600, "redis-server");
-  EXPECT_EQ(t.service_of(600), "redis");
+  ASSERT_EQ(t.service_of(tg(600)), "dash");
+  remove(tg(600));
+  add(FakeProcess{tg(600), "redis-server", {"redis-server", "*:6379"}, "/usr/bin/redis-server"});
+  t.on_exec(tg(600), "redis-server");
+  EXPECT_EQ(t.service_of(tg(600)), "redis");
 }
 
 TEST_F(ProcessTableTest, OnExitOfNeverSeenTgidUsesComm) {
   auto t = table();
-  t.on_exit(700, "redis-server");
-  EXPECT_EQ(t.service_of(700), "redis");
-  t.on_exit(701, "my job");
-  EXPECT_EQ(t.service_of(701), "my_job");
-  t.on_exit(702, "");
-  EXPECT_EQ(t.service_of(702), "unknown");
-  EXPECT_FALSE(t.alive(700));
+  t.on_exit(tg(700), "redis-server");
+  EXPECT_EQ(t.service_of(tg(700)), "redis");
+  t.on_exit(tg(701), "my job");
+  EXPECT_EQ(t.service_of(tg(701)), "my_job");
+  t.on_exit(tg(702), "");
+  EXPECT_EQ(t.service_of(tg(702)), "unknown");
+  EXPECT_FALSE(t.alive(tg(700)));
   EXPECT_TRUE(t.live_tgids().empty());
 }
 
 TEST_F(ProcessTableTest, OnExitOfNeverSeenTgidAppliesExeRulesToComm) {
   auto t = table({"batch=exe:cron*"});
-  t.on_exit(710, "cronjob-42");
-  EXPECT_EQ(t.service_of(710), "batch");
+  t.on_exit(tg(710), "cronjob-42");
+  EXPECT_EQ(t.service_of(tg(710)), "batch");
+}
+
+TEST_F(ProcessTableTest, OwnProcessIsRedeyeEvenWhenItsCommandLineMatchesARule) {
+  // The agent's own command line contains every --service pattern.
+  const auto self = static_cast<uint32_t>(getpid());
+  auto t = table({"web=cmdline:nginx", "db=exe:redeye*"});
+  t.on_exec(self, "redeye", "redeye run --service web=cmdline:nginx --service db=exe:redeye*");
+  EXPECT_EQ(t.service_of(self), "redeye");
+  EXPECT_TRUE(t.alive(self));
 }
 
 // ---- max_services cap -------------------------------------------------------------
 
 TEST_F(ProcessTableTest, ServicesBeyondTheCapAreFoldedIntoOther) {
-  add({801, "alpha", {"alpha"}, "/opt/alpha"});
-  add({802, "beta", {"beta"}, "/opt/beta"});
-  add({803, "gamma", {"gamma"}, "/opt/gamma"});
-  add({804, "alpha", {"alpha", "--worker"}, "/opt/alpha"});
-  add({805, "delta", {"delta"}, "/opt/delta"});
+  add({tg(801), "alpha", {"alpha"}, "/opt/alpha"});
+  add({tg(802), "beta", {"beta"}, "/opt/beta"});
+  add({tg(803), "gamma", {"gamma"}, "/opt/gamma"});
+  add({tg(804), "alpha", {"alpha", "--worker"}, "/opt/alpha"});
+  add({tg(805), "delta", {"delta"}, "/opt/delta"});
   auto t = table({}, 2);
   t.scan();  // resolves in ascending tgid order
-  EXPECT_EQ(t.service_of(801), "alpha");
-  EXPECT_EQ(t.service_of(802), "beta");
-  EXPECT_EQ(t.service_of(803), "other");
-  EXPECT_EQ(t.service_of(804), "alpha");  // an admitted name stays available
-  EXPECT_EQ(t.service_of(805), "other");
+  EXPECT_EQ(t.service_of(tg(801)), "alpha");
+  EXPECT_EQ(t.service_of(tg(802)), "beta");
+  EXPECT_EQ(t.service_of(tg(803)), "other");
+  EXPECT_EQ(t.service_of(tg(804)), "alpha");  // an admitted name stays available
+  EXPECT_EQ(t.service_of(tg(805)), "other");
   EXPECT_EQ(t.services_overflowed(), 2u);
 }
 
 TEST_F(ProcessTableTest, CapAppliesToExecAndExitEvents) {
   auto t = table({}, 1);
-  t.on_exec(901, "first");
-  t.on_exec(902, "second");
-  t.on_exit(903, "third");
-  EXPECT_EQ(t.service_of(901), "first");
-  EXPECT_EQ(t.service_of(902), "other");
-  EXPECT_EQ(t.service_of(903), "other");
+  t.on_exec(tg(901), "first");
+  t.on_exec(tg(902), "second");
+  t.on_exit(tg(903), "third");
+  EXPECT_EQ(t.service_of(tg(901)), "first");
+  EXPECT_EQ(t.service_of(tg(902)), "other");
+  EXPECT_EQ(t.service_of(tg(903)), "other");
   EXPECT_EQ(t.services_overflowed(), 2u);
 }
 
@@ -366,8 +380,8 @@ TEST_F(ProcessTableTest, NoOverflowUnderTheCap) {
   auto t = table({}, 2);
   t.scan();
   EXPECT_EQ(t.services_overflowed(), 0u);
-  EXPECT_EQ(t.service_of(100), "nginx");
-  EXPECT_EQ(t.service_of(200), "postgresql");
+  EXPECT_EQ(t.service_of(tg(100)), "nginx");
+  EXPECT_EQ(t.service_of(tg(200)), "postgresql");
 }
 
 // ---- port rules -------------------------------------------------------------------
@@ -376,30 +390,30 @@ TEST_F(ProcessTableTest, PortRuleMatchesOnceTheProcessListens) {
   add(kJava);
   auto t = table({"orders=port:8080"});
   t.scan();
-  EXPECT_EQ(t.service_of(300), "java");  // not listening yet
-  listen_on(300, 8080, 424242);
+  EXPECT_EQ(t.service_of(tg(300)), "java");  // not listening yet
+  listen_on(tg(300), 8080, 424242);
   t.scan();
-  EXPECT_EQ(t.service_of(300), "orders");
+  EXPECT_EQ(t.service_of(tg(300)), "orders");
 }
 
 TEST_F(ProcessTableTest, PortRuleIgnoresOtherPorts) {
   add(kJava);
-  listen_on(300, 9090, 4711);
+  listen_on(tg(300), 9090, 4711);
   auto t = table({"orders=port:8080"});
   t.scan();
-  EXPECT_EQ(t.service_of(300), "java");
+  EXPECT_EQ(t.service_of(tg(300)), "java");
 }
 
 // services_overflowed() counts "service names that hit the cap". With a port
 // rule the table re-resolves non-final entries on every scan, and each
 // re-resolution of the same over-the-cap process counts again. Disabled:
 // documents a product bug (see the report); enable once fixed.
-TEST_F(ProcessTableTest, DISABLED_OverflowIsNotRecountedOnEveryScan) {
-  add({801, "alpha", {"alpha"}, "/opt/alpha"});
-  add({802, "beta", {"beta"}, "/opt/beta"});
+TEST_F(ProcessTableTest, OverflowIsNotRecountedOnEveryScan) {
+  add({tg(801), "alpha", {"alpha"}, "/opt/alpha"});
+  add({tg(802), "beta", {"beta"}, "/opt/beta"});
   auto t = table({"web=port:8080"}, 1);
   t.scan();
-  ASSERT_EQ(t.service_of(802), "other");
+  ASSERT_EQ(t.service_of(tg(802)), "other");
   ASSERT_EQ(t.services_overflowed(), 1u);
   t.scan();
   t.scan();

@@ -111,6 +111,10 @@ LoadedObject::LoadedObject(std::string name, SkeletonOps ops)
   for (int attempt = 0; attempt < 3 && !skel_; ++attempt) {
     if (try_load(enabled, refused, error)) break;
     log_debug(name_, ": load failed: ", error);
+    if (!preallocate_maps_) {
+      preallocate_maps_ = true;
+      if (try_load(enabled, refused, error)) break;
+    }
     // Find the programs the kernel refuses on their own; a refused tp_btf
     // program is replaced by its raw_tp twin, anything else is dropped.
     Names bad = refused_alone(enabled);
@@ -139,8 +143,19 @@ LoadedObject::~LoadedObject() {
   if (skel_) ops_.destroy(skel_);
 }
 
-bool LoadedObject::try_load(const Names& enabled, const Names& refused, std::string& error) {
+void* LoadedObject::open_configured() {
   void* skel = ops_.open();
+  if (skel && preallocate_maps_) {
+    bpf_map* m;
+    bpf_object__for_each_map(m, ops_.object(skel)) {
+      bpf_map__set_map_flags(m, bpf_map__map_flags(m) & ~static_cast<__u32>(BPF_F_NO_PREALLOC));
+    }
+  }
+  return skel;
+}
+
+bool LoadedObject::try_load(const Names& enabled, const Names& refused, std::string& error) {
+  void* skel = open_configured();
   if (!skel) {
     error = std::string("cannot open BPF object: ") + std::strerror(errno);
     return false;
@@ -174,7 +189,7 @@ LoadedObject::Names LoadedObject::refused_alone(const Names& enabled) {
   // One load per program: bounded by the handful of programs per object.
   Names bad;
   for (const auto& candidate : enabled) {
-    void* skel = ops_.open();
+    void* skel = open_configured();
     if (!skel) return {};
     bpf_program* prog;
     bpf_object__for_each_program(prog, ops_.object(skel)) {

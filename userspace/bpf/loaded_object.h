@@ -63,7 +63,11 @@ class LoadedObject {
   // Loads a fresh copy with exactly `enabled` autoloaded; `refused` are
   // reported as probes that the kernel would not load.
   bool try_load(const Names& enabled, const Names& refused, std::string& error);
+  // Kernels before 6.1 refuse maps without preallocation in tracing
+  // programs; after a refusal every map is loaded preallocated.
+  bool preallocate_maps_ = false;
   Names refused_alone(const Names& enabled);
+  void* open_configured();
   void attach_all();
 
   std::string name_;

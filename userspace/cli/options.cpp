@@ -4,6 +4,7 @@
 
 #include <boost/program_options.hpp>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -19,9 +20,11 @@ std::string help_text(const char* usage, const po::options_description& desc) {
 }
 
 void check_interval(const char* name, double v) {
-  if (!std::isfinite(v) || v < 0.05 || v > 3600)
-    throw UsageError(std::string("invalid --") + name + " " + std::to_string(v) +
-                     ": expected seconds between 0.05 and 3600");
+  if (!std::isfinite(v) || v < 0.05 || v > 3600) {
+    std::ostringstream shown;
+    shown << v;  // as typed, not with six decimals
+    throw UsageError(std::string("invalid --") + name + " " + shown.str() + ": expected seconds between 0.05 and 3600");
+  }
 }
 
 LogLevel to_level(const std::string& text) {
@@ -39,6 +42,25 @@ void guarded(const std::string& where, Fn&& fn) {
   } catch (const po::error& e) {
     throw UsageError(where + e.what());
   }
+}
+
+// No stray words, no abbreviated option names: a typo must not be silently
+// taken for something else.
+void strict_store(const std::vector<std::string>& args, const po::options_description& desc,
+                  po::variables_map& vm) {
+  po::options_description all;
+  all.add(desc);
+  all.add_options()("stray-words", po::value<std::vector<std::string>>());
+  po::positional_options_description positional;
+  positional.add("stray-words", -1);
+  po::store(po::command_line_parser(args)
+                .options(all)
+                .positional(positional)
+                .style(po::command_line_style::default_style & ~po::command_line_style::allow_guessing)
+                .run(),
+            vm);
+  if (vm.count("stray-words"))
+    throw UsageError("unexpected argument '" + vm["stray-words"].as<std::vector<std::string>>().front() + "'");
 }
 
 }  // namespace
@@ -63,6 +85,7 @@ void validate_listen_address(const std::string& listen) {
 RunOptions parse_run_options(const std::vector<std::string>& args) {
   RunOptions o;
   std::string config, log_level = "info";
+  long long max_services = 0;
   std::vector<std::string> rules;
   po::options_description desc("Options");
   desc.add_options()
@@ -78,18 +101,18 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
        "seconds between collections of the kernel counters")
       ("proc-interval", po::value<double>(&o.proc_interval_seconds)->default_value(o.proc_interval_seconds),
        "seconds between /proc scans (CPU, memory, fds, PSI, service names)")
-      ("max-services", po::value<size_t>(&o.max_services)->default_value(o.max_services),
+      ("max-services", po::value<long long>(&max_services)->default_value(static_cast<long long>(o.max_services)),
        "cap on distinct service_name values; later ones are reported as 'other'")
       ("log-level", po::value<std::string>(&log_level)->default_value(log_level), "debug, info, warn or error");
 
   po::variables_map vm;
-  guarded("", [&] {
-    po::store(po::command_line_parser(args).options(desc).run(), vm);
-  });
+  guarded("", [&] { strict_store(args, desc, vm); });
   if (vm.count("help")) throw HelpRequested{help_text("Usage: redeye run [OPTIONS]\n\nRuns the agent: "
                                                       "loads the probes and serves Prometheus metrics.", desc)};
   if (vm.count("config")) {
     const std::string file = vm["config"].as<std::string>();
+    std::error_code ec;
+    if (std::filesystem::is_directory(file, ec)) throw UsageError("cannot read config file '" + file + "': it is a directory");
     std::ifstream in(file);
     if (!in) throw UsageError("cannot read config file '" + file + "': " + std::strerror(errno));
     guarded("config file '" + file + "': ", [&] { po::store(po::parse_config_file(in, desc), vm); });
@@ -99,8 +122,9 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
   validate_listen_address(o.listen);
   check_interval("interval", o.interval_seconds);
   check_interval("proc-interval", o.proc_interval_seconds);
-  if (o.max_services < 1 || o.max_services > 100000)
-    throw UsageError("invalid --max-services " + std::to_string(o.max_services) + ": expected 1 to 100000");
+  if (max_services < 1 || max_services > 100000)
+    throw UsageError("invalid --max-services " + std::to_string(max_services) + ": expected 1 to 100000");
+  o.max_services = static_cast<size_t>(max_services);
   o.log_level = to_level(log_level);
   for (const auto& r : rules) {
     try {
@@ -120,7 +144,7 @@ CheckOptions parse_check_options(const std::vector<std::string>& args) {
       "log-level", po::value<std::string>(&log_level)->default_value(log_level), "debug shows libbpf's log");
   po::variables_map vm;
   guarded("", [&] {
-    po::store(po::command_line_parser(args).options(desc).run(), vm);
+    strict_store(args, desc, vm);
     po::notify(vm);
   });
   if (vm.count("help"))

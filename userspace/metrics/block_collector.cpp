@@ -13,16 +13,16 @@ std::string BlockDeviceNames::name(uint32_t dev) {
   if (auto it = cache_.find(dev); it != cache_.end()) return it->second;
   const uint32_t major = dev >> 20, minor = dev & ((1U << 20) - 1);
   std::string id = std::to_string(major) + ":" + std::to_string(minor);
-  std::string result = id;  // a device with no sysfs entry keeps its numbers
   std::ifstream uevent(root_ / id / "uevent");
   for (std::string line; std::getline(uevent, line);) {
     if (line.rfind("DEVNAME=", 0) == 0) {
-      result = line.substr(8);
-      break;
+      std::string name = line.substr(8);
+      if (cache_.size() < 4096) cache_.emplace(dev, name);
+      return name;
     }
   }
-  if (cache_.size() < 4096) cache_.emplace(dev, result);
-  return result;
+  // No sysfs entry (yet, for a hot-plugged device): numbers, asked again later.
+  return id;
 }
 
 const char* disk_operation_name(uint32_t op) {

@@ -5,6 +5,7 @@
 namespace redeye::proc {
 namespace {
 constexpr size_t kMaxExited = 16384;
+constexpr size_t kMaxOverflowNames = 65536;
 }
 
 ProcessTable::ProcessTable(ProcFs procfs, ServiceResolver resolver, size_t max_services,
@@ -18,7 +19,8 @@ ProcessTable::ProcessTable(ProcFs procfs, ServiceResolver resolver, size_t max_s
 std::string ProcessTable::admit(const std::string& service) {
   if (services_.count(service)) return service;
   if (services_.size() >= max_services_) {
-    ++overflowed_;
+    // count distinct names, not lookups; the set itself is bounded too
+    if (overflowed_names_.size() < kMaxOverflowNames) overflowed_names_.insert(service);
     return "other";
   }
   services_.insert(service);

@@ -44,7 +44,7 @@ class ProcessTable {
   std::vector<uint32_t> live_tgids() const;
 
   // Service names that hit the cap and were folded into "other".
-  size_t services_overflowed() const { return overflowed_; }
+  size_t services_overflowed() const { return overflowed_names_.size(); }
   size_t size() const { return live_.size(); }
 
  private:
@@ -69,7 +69,7 @@ class ProcessTable {
   std::unordered_map<uint32_t, Exited> exited_;
   std::deque<std::pair<Clock::time_point, uint32_t>> exited_order_;
   std::unordered_set<std::string> services_;
-  size_t overflowed_ = 0;
+  std::unordered_set<std::string> overflowed_names_;
 };
 
 }  // namespace redeye::proc

@@ -22,8 +22,9 @@
 /* ---- histograms -------------------------------------------------------- */
 
 /*
- * Latency histograms: slot 0 holds values below 1 us, slot k (1..23) values
- * below 2^k us, slot 24 values below 10 s, slot 25 everything above (+Inf).
+ * Latency histograms, with Prometheus "le" semantics: slot 0 holds values
+ * up to 1 us, slot k (1..23) values above 2^(k-1) us up to 2^k us, slot 24
+ * values above 2^23 us up to 10 s, slot 25 everything above (+Inf).
  * The kernel fills them with a branch-free log2; userspace turns them into
  * cumulative Prometheus buckets with bounds in seconds.
  */
@@ -33,7 +34,7 @@
 
 /*
  * Connection-duration histograms use the same log2 scheme in milliseconds:
- * slot 0 below 1 ms, slot k below 2^k ms (k = 1..24, up to ~4.7 h), slot 25
+ * slot 0 up to 1 ms, slot k up to 2^k ms (k = 1..24, ~4.7 h), slot 25
  * everything longer.
  */
 #define REDEYE_DUR_SLOTS 26

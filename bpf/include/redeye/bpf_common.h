@@ -64,13 +64,23 @@ static __always_inline __u32 log2_slot(__u64 v, __u32 max_slot)
 	return slot > max_slot ? max_slot : slot;
 }
 
-/* Latency slot as documented in abi.h: below 10 s the log2 of microseconds,
- * at or above it the +Inf slot. */
+/*
+ * Prometheus buckets are "less or equal": a value exactly on a bound belongs
+ * to that bound's bucket. Slot k holds unit*2^(k-1) < v <= unit*2^k, which
+ * is log2_slot of (v - 1) / unit.
+ */
+static __always_inline __u32 le_slot(__u64 v, __u64 unit, __u32 max_slot)
+{
+	return v ? log2_slot((v - 1) / unit, max_slot) : 0;
+}
+
+/* Latency slot as documented in abi.h: powers of two microseconds up to
+ * 2^23 us, then 10 s, then +Inf. */
 static __always_inline __u32 latency_slot(__u64 ns)
 {
-	if (ns >= REDEYE_LAT_CAP_NS)
+	if (ns > REDEYE_LAT_CAP_NS)
 		return REDEYE_LAT_SLOTS - 1;
-	return log2_slot(ns / 1000, REDEYE_LAT_SLOTS - 2);
+	return le_slot(ns, 1000, REDEYE_LAT_SLOTS - 2);
 }
 
 static __always_inline void hist_add_latency(struct redeye_hist *h, __u64 ns)
@@ -84,7 +94,7 @@ static __always_inline void hist_add_latency(struct redeye_hist *h, __u64 ns)
 
 static __always_inline void hist_add_duration(struct redeye_hist *h, __u64 ns)
 {
-	__u32 slot = log2_slot(ns / 1000000, REDEYE_DUR_SLOTS - 1);
+	__u32 slot = le_slot(ns, 1000000, REDEYE_DUR_SLOTS - 1);
 
 	if (slot < REDEYE_DUR_SLOTS)
 		__sync_fetch_and_add(&h->slots[slot], 1);
