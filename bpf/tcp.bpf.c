@@ -10,16 +10,12 @@
  * attributed through sk_owner.
  */
 #include "redeye/bpf_common.h"
+#include "redeye/fd_socket.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define AF_INET 2
-#define AF_INET6 10
-#define IPPROTO_TCP 6
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
-#define S_IFMT 00170000
-#define S_IFSOCK 0140000
 #define ECONNREFUSED 111
 #define ETIMEDOUT 110
 #define EHOSTUNREACH 113
@@ -188,38 +184,6 @@ int on_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		}
 	}
 	return 0;
-}
-
-/* The struct sock behind a file descriptor of the current process, or NULL
- * when the fd is not a TCP socket. */
-static __always_inline struct sock *tcp_sock_of_fd(int fd)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds, *file;
-	struct socket *sock;
-	struct sock *sk;
-	__u16 family;
-	umode_t mode;
-
-	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
-		return NULL;
-	mode = BPF_CORE_READ(file, f_inode, i_mode);
-	if ((mode & S_IFMT) != S_IFSOCK)
-		return NULL;
-	sock = BPF_CORE_READ(file, private_data);
-	sk = BPF_CORE_READ(sock, sk);
-	if (!sk)
-		return NULL;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (family != AF_INET && family != AF_INET6)
-		return NULL;
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
-		return NULL;
-	return sk;
 }
 
 static __always_inline void on_accepted(long fd)

@@ -18,6 +18,11 @@ PROBES = [
     "tcp:inet_sock_set_state", "tcp:sys_exit_accept4", "tcp:sys_exit_accept", "tcp:tcp_retransmit_skb",
     "tcp:tcp_retransmit_synack", "tcp:tcp_send_reset", "tcp:tcp_receive_reset", "tcp:tcp_destroy_sock",
     "tcp:kfree_skb", "proc:sched_process_exec", "proc:sched_process_exit", "proc:mark_victim",
+] + [f"sockets:sys_{edge}_{call}" for call in ("read", "write", "readv", "writev", "recvfrom", "sendto",
+                                                "recvmsg", "sendmsg", "recvmmsg", "sendmmsg", "sendfile64",
+                                                "connect") for edge in ("enter", "exit")] + [
+    "sockets:sys_exit_accept4", "sockets:sys_exit_accept", "sockets:sys_enter_close", "sockets:sys_enter_dup2",
+    "sockets:sys_enter_dup3",
 ]
 # Program names as bpftool shows them (truncated to 15 characters).
 PROGRAM_NAMES = {"on_set_state", "on_retransmit", "on_kfree_skb", "on_exec", "sched_switch_bt", "block_rq_issue_"}

@@ -17,6 +17,7 @@ namespace redeye::conn {
 namespace {
 
 using protocols::Direction;
+using protocols::MessageTime;
 using protocols::ParseState;
 using protocols::ProtocolParser;
 using protocols::ProtocolRegistry;
@@ -39,9 +40,26 @@ struct GapCall {
   bool operator==(const GapCall&) const = default;
 };
 
+// Times of one accepted frame: its first and last byte.
+struct FrameTimes {
+  MessageTime first;
+  MessageTime last;
+  bool operator==(const FrameTimes&) const = default;
+};
+
+struct BodyEndCall {
+  Direction direction;
+  MessageTime last;
+  bool operator==(const BodyEndCall&) const = default;
+};
+
 struct LineProbe {
   std::vector<GapCall> gaps;
   int closes = 0;
+  std::vector<FrameTimes> frame_times;  // per accepted frame, in order
+  std::vector<BodyEndCall> body_ends;
+  std::vector<std::pair<Direction, protocols::StreamEnd>> stream_ends;
+  std::vector<std::string> calls;  // "gap", "body_end", "stream_end", "close", in order
 };
 
 class LineParser : public ProtocolParser {
@@ -52,7 +70,8 @@ class LineParser : public ProtocolParser {
 
   std::string_view name() const override { return "line"; }
 
-  ParseState parse_frame(Direction direction, std::string_view bytes, size_t& consumed) override {
+  ParseState parse_frame(Direction direction, std::string_view bytes, const protocols::FrameClock& clock,
+                         size_t& consumed) override {
     skip_[protocols::direction_index(direction)] = 0;
     std::string_view keyword;
     bool could_match = false;
@@ -82,6 +101,7 @@ class LineParser : public ProtocolParser {
       skip_[protocols::direction_index(direction)] = body;
     }
     consumed = newline + 1;
+    probe_.frame_times.push_back({clock.at(0), clock.at(consumed - 1)});
     return state;
   }
 
@@ -93,6 +113,7 @@ class LineParser : public ProtocolParser {
 
   void on_gap(Direction direction, uint64_t missing) override {
     probe_.gaps.push_back({direction, missing});
+    probe_.calls.push_back("gap");
     // A lost request or response would shift every later pairing.
     for (auto& queue : requests_) queue.clear();
   }
@@ -101,8 +122,19 @@ class LineParser : public ProtocolParser {
     return skip_[protocols::direction_index(direction)];
   }
 
+  void on_body_end(Direction direction, MessageTime last) override {
+    probe_.body_ends.push_back({direction, last});
+    probe_.calls.push_back("body_end");
+  }
+
+  void on_stream_end(Direction direction, const protocols::StreamEnd& end) override {
+    probe_.stream_ends.emplace_back(direction, end);
+    probe_.calls.push_back("stream_end");
+  }
+
   void on_close() override {
     ++probe_.closes;
+    probe_.calls.push_back("close");
     for (size_t side = 0; side < 2; ++side) {
       for (auto& op : requests_[side]) sink_.on_record(record(side, std::move(op), "unanswered", true));
       requests_[side].clear();
@@ -167,8 +199,8 @@ class StreamTest : public ::testing::Test {
 using StreamParsing = StreamTest;
 
 TEST_F(StreamParsing, CompleteFramesInOrderBecomeOneRecord) {
-  send.append(0, 6, "REQ a\n");
-  recv.append(0, 7, "RES OK\n");
+  send.append(0, 6, "REQ a\n", {});
+  recv.append(0, 7, "RES OK\n", {});
 
   ASSERT_EQ(sink.records.size(), 1u);
   EXPECT_EQ(sink.records[0].protocol, "line");
@@ -187,8 +219,8 @@ TEST_F(StreamParsing, CompleteFramesInOrderBecomeOneRecord) {
 }
 
 TEST_F(StreamParsing, RequestReceivedMakesTheProcessTheServer) {
-  recv.append(0, 8, "REQ get\n");
-  send.append(0, 12, "RES 404 nf\n\n");
+  recv.append(0, 8, "REQ get\n", {});
+  send.append(0, 12, "RES 404 nf\n\n", {});
 
   ASSERT_EQ(sink.records.size(), 1u);
   EXPECT_EQ(sink.records[0].role, Role::Server);
@@ -201,29 +233,29 @@ TEST_F(StreamParsing, RequestReceivedMakesTheProcessTheServer) {
 }
 
 TEST_F(StreamParsing, FrameSplitAcrossThreeAppendsIsParsedOnceComplete) {
-  send.append(0, 2, "RE");
+  send.append(0, 2, "RE", {});
   EXPECT_EQ(send.stats().frames, 0u);
   EXPECT_EQ(send.buffered_bytes(), 2u);
 
-  send.append(2, 5, "Q get");
+  send.append(2, 5, "Q get", {});
   EXPECT_EQ(send.stats().frames, 0u);
   EXPECT_EQ(send.buffered_bytes(), 7u);
 
-  send.append(7, 1, "\n");
+  send.append(7, 1, "\n", {});
   EXPECT_EQ(send.stats().frames, 1u);
   EXPECT_EQ(send.stats().bytes_parsed, 8u);
   EXPECT_EQ(send.buffered_bytes(), 0u);
   EXPECT_EQ(send.stats().invalid_frames, 0u);
 
-  recv.append(0, 7, "RES OK\n");
+  recv.append(0, 7, "RES OK\n", {});
   ASSERT_EQ(sink.records.size(), 1u);
   EXPECT_EQ(sink.records[0].operation, "get");
   EXPECT_EQ(accounted_bytes(send), 8u);
 }
 
 TEST_F(StreamParsing, SeveralFramesInOneAppendAreAllParsed) {
-  send.append(0, 18, "REQ a\nREQ b\nREQ c\n");
-  recv.append(0, 22, "RES OK\nRES OK\nRES ERR\n");
+  send.append(0, 18, "REQ a\nREQ b\nREQ c\n", {});
+  recv.append(0, 22, "RES OK\nRES OK\nRES ERR\n", {});
 
   EXPECT_EQ(send.stats().frames, 3u);
   EXPECT_EQ(send.stats().bytes_parsed, 18u);
@@ -238,11 +270,11 @@ TEST_F(StreamParsing, SeveralFramesInOneAppendAreAllParsed) {
 }
 
 TEST_F(StreamParsing, TrailingPartialFrameWaitsForTheNextMessage) {
-  send.append(0, 15, "REQ a\nREQ b\nREQ");
+  send.append(0, 15, "REQ a\nREQ b\nREQ", {});
   EXPECT_EQ(send.stats().frames, 2u);
   EXPECT_EQ(send.buffered_bytes(), 3u);
 
-  send.append(15, 4, " c\nR");
+  send.append(15, 4, " c\nR", {});
   EXPECT_EQ(send.stats().frames, 3u);
   EXPECT_EQ(send.stats().bytes_parsed, 18u);
   EXPECT_EQ(send.buffered_bytes(), 1u);
@@ -259,9 +291,9 @@ TEST(StreamSplits, EveryThreeWaySplitParsesLikeOneMessage) {
       LineProbe probe;
       LineParser parser{sink, probe};
       DataStream send{Direction::Send, parser};
-      send.append(0, first, bytes.substr(0, first));
-      send.append(first, second - first, bytes.substr(first, second - first));
-      send.append(second, bytes.size() - second, bytes.substr(second));
+      send.append(0, first, bytes.substr(0, first), {});
+      send.append(first, second - first, bytes.substr(first, second - first), {});
+      send.append(second, bytes.size() - second, bytes.substr(second), {});
 
       SCOPED_TRACE("split at " + std::to_string(first) + "," + std::to_string(second));
       EXPECT_EQ(send.stats().frames, 4u);
@@ -276,7 +308,7 @@ TEST(StreamSplits, EveryThreeWaySplitParsesLikeOneMessage) {
 }
 
 TEST_F(StreamParsing, ResponseWithoutRequestIsIgnored) {
-  recv.append(0, 7, "RES OK\n");
+  recv.append(0, 7, "RES OK\n", {});
 
   EXPECT_EQ(recv.stats().frames, 0u);
   EXPECT_EQ(recv.stats().frames_ignored, 1u);
@@ -285,7 +317,7 @@ TEST_F(StreamParsing, ResponseWithoutRequestIsIgnored) {
 }
 
 TEST_F(StreamParsing, FirstMessageSetsTheOriginWithoutAGap) {
-  send.append(1000, 6, "REQ a\n");
+  send.append(1000, 6, "REQ a\n", {});
 
   EXPECT_EQ(send.stats().frames, 1u);
   EXPECT_EQ(send.stats().gaps, 0u);
@@ -298,8 +330,8 @@ TEST_F(StreamParsing, FirstMessageSetsTheOriginWithoutAGap) {
 using StreamGaps = StreamTest;
 
 TEST_F(StreamGaps, PositionJumpAtFrameBoundaryReportsExactMissingCount) {
-  send.append(0, 6, "REQ a\n");
-  send.append(16, 6, "REQ b\n");  // bytes 6..15 never arrived
+  send.append(0, 6, "REQ a\n", {});
+  send.append(16, 6, "REQ b\n", {});  // bytes 6..15 never arrived
 
   ASSERT_EQ(probe.gaps.size(), 1u);
   EXPECT_EQ(probe.gaps[0], (GapCall{Direction::Send, 10}));
@@ -310,15 +342,15 @@ TEST_F(StreamGaps, PositionJumpAtFrameBoundaryReportsExactMissingCount) {
   EXPECT_EQ(accounted_bytes(send), 22u);
 
   // The gap reset the pairing: the response pairs with "b", not the lost one.
-  recv.append(0, 7, "RES OK\n");
+  recv.append(0, 7, "RES OK\n", {});
   ASSERT_EQ(sink.records.size(), 1u);
   EXPECT_EQ(sink.records[0].operation, "b");
 }
 
 TEST_F(StreamGaps, ParsingResumesAtTheNextFrameBoundaryAfterAGap) {
-  send.append(0, 6, "REQ a\n");
+  send.append(0, 6, "REQ a\n", {});
   // Bytes 6..9 were "REQ " of a lost frame: this message starts mid-frame.
-  send.append(10, 15, "partial\nREQ bb\n");
+  send.append(10, 15, "partial\nREQ bb\n", {});
 
   ASSERT_EQ(probe.gaps.size(), 1u);
   EXPECT_EQ(probe.gaps[0], (GapCall{Direction::Send, 4}));
@@ -332,8 +364,8 @@ TEST_F(StreamGaps, ParsingResumesAtTheNextFrameBoundaryAfterAGap) {
 }
 
 TEST_F(StreamGaps, GapDiscardsTheBufferedPartialFrame) {
-  send.append(0, 4, "REQ ");
-  send.append(10, 6, "REQ b\n");
+  send.append(0, 4, "REQ ", {});
+  send.append(10, 6, "REQ b\n", {});
 
   // The parser loses the 4 buffered bytes as well as the 6 never captured.
   ASSERT_EQ(probe.gaps.size(), 1u);
@@ -347,7 +379,7 @@ TEST_F(StreamGaps, GapDiscardsTheBufferedPartialFrame) {
 
 TEST_F(StreamGaps, UncapturedTailIsAGapWhenNoBodyIsBeingSkipped) {
   // Message of 20 bytes, only the first 6 captured.
-  send.append(0, 20, "REQ a\n");
+  send.append(0, 20, "REQ a\n", {});
 
   ASSERT_EQ(probe.gaps.size(), 1u);
   EXPECT_EQ(probe.gaps[0], (GapCall{Direction::Send, 14}));
@@ -358,7 +390,7 @@ TEST_F(StreamGaps, UncapturedTailIsAGapWhenNoBodyIsBeingSkipped) {
 }
 
 TEST_F(StreamGaps, GarbageIsInvalidAndParsingResyncsAtTheNextFrame) {
-  send.append(0, 15, "garbage!\nREQ a\n");
+  send.append(0, 15, "garbage!\nREQ a\n", {});
 
   EXPECT_EQ(send.stats().invalid_frames, 1u);
   EXPECT_EQ(send.stats().bytes_discarded, 9u);
@@ -369,13 +401,13 @@ TEST_F(StreamGaps, GarbageIsInvalidAndParsingResyncsAtTheNextFrame) {
 }
 
 TEST_F(StreamGaps, GarbageWithoutBoundaryIsDroppedAndTheNextMessageIsSearched) {
-  send.append(0, 4, "zzzz");
+  send.append(0, 4, "zzzz", {});
   EXPECT_EQ(send.stats().invalid_frames, 1u);
   EXPECT_EQ(send.stats().bytes_discarded, 4u);
   EXPECT_EQ(send.buffered_bytes(), 0u);
 
   // Still lost: this message's head is searched for a frame, not parsed.
-  send.append(4, 9, "zz\nREQ a\n");
+  send.append(4, 9, "zz\nREQ a\n", {});
   EXPECT_EQ(send.stats().invalid_frames, 1u);
   EXPECT_EQ(send.stats().bytes_discarded, 7u);
   EXPECT_EQ(send.stats().frames, 1u);
@@ -384,7 +416,7 @@ TEST_F(StreamGaps, GarbageWithoutBoundaryIsDroppedAndTheNextMessageIsSearched) {
 
 TEST_F(StreamGaps, MalformedFrameIsNotRetriedAtTheSameOffset) {
   // "REQ \n" is a boundary and an invalid frame (no op) at once.
-  send.append(0, 11, "REQ \nREQ a\n");
+  send.append(0, 11, "REQ \nREQ a\n", {});
 
   EXPECT_EQ(send.stats().invalid_frames, 1u);
   EXPECT_EQ(send.stats().bytes_discarded, 5u);
@@ -397,12 +429,12 @@ TEST_F(StreamGaps, MalformedFrameIsNotRetriedAtTheSameOffset) {
 using StreamBodySkip = StreamTest;
 
 TEST_F(StreamBodySkip, BodyAcrossMessagesIsSkippedWithoutBuffering) {
-  send.append(0, 18, "BODY 50\n0123456789");      // frame + 10 body bytes
+  send.append(0, 18, "BODY 50\n0123456789", {});      // frame + 10 body bytes
   EXPECT_EQ(send.pending_skip(), 40u);
   EXPECT_EQ(send.buffered_bytes(), 0u);
-  send.append(18, 25, "0123456789012345678901234");  // 25 more
+  send.append(18, 25, "0123456789012345678901234", {});  // 25 more
   EXPECT_EQ(send.pending_skip(), 15u);
-  send.append(43, 21, "012345678901234REQ a\n");      // last 15, then a frame
+  send.append(43, 21, "012345678901234REQ a\n", {});      // last 15, then a frame
 
   EXPECT_EQ(send.stats().bytes_skipped, 50u);
   EXPECT_EQ(send.stats().frames, 2u);
@@ -415,8 +447,8 @@ TEST_F(StreamBodySkip, BodyAcrossMessagesIsSkippedWithoutBuffering) {
 TEST_F(StreamBodySkip, UncapturedTailOfAPartiallyCapturedMessageIsSkippedNotLost) {
   // 109-byte message: "BODY 100\n" + 100 body bytes, only 40 bytes captured.
   const std::string prefix = "BODY 100\n" + std::string(31, 'x');
-  send.append(0, 109, prefix);
-  send.append(109, 6, "REQ a\n");
+  send.append(0, 109, prefix, {});
+  send.append(109, 6, "REQ a\n", {});
 
   EXPECT_TRUE(probe.gaps.empty());
   EXPECT_EQ(send.stats().gaps, 0u);
@@ -430,7 +462,7 @@ TEST_F(StreamBodySkip, UncapturedTailOfAPartiallyCapturedMessageIsSkippedNotLost
 TEST_F(StreamBodySkip, SkipCoversOnlyPartOfAnUncapturedTail) {
   // "BODY 5\n" + "12345" + "REQ a\n" (18 bytes), only the first 7 captured:
   // the body is skipped, the lost request is a gap.
-  send.append(0, 18, "BODY 5\n");
+  send.append(0, 18, "BODY 5\n", {});
 
   ASSERT_EQ(probe.gaps.size(), 1u);
   EXPECT_EQ(probe.gaps[0], (GapCall{Direction::Send, 6}));
@@ -441,9 +473,9 @@ TEST_F(StreamBodySkip, SkipCoversOnlyPartOfAnUncapturedTail) {
 }
 
 TEST_F(StreamBodySkip, PositionJumpInsideABodyIsNotAGap) {
-  send.append(0, 9, "BODY 30\n_");  // frame + 1 body byte
+  send.append(0, 9, "BODY 30\n_", {});  // frame + 1 body byte
   // Bytes 9..19 lost, all body; the body's last 18 bytes, then a frame.
-  send.append(20, 24, "012345678901234567REQ a\n");
+  send.append(20, 24, "012345678901234567REQ a\n", {});
 
   EXPECT_TRUE(probe.gaps.empty());
   EXPECT_EQ(send.stats().gaps, 0u);
@@ -454,8 +486,8 @@ TEST_F(StreamBodySkip, PositionJumpInsideABodyIsNotAGap) {
 }
 
 TEST_F(StreamBodySkip, PositionJumpPastTheBodyIsAGapOfTheExcessOnly) {
-  send.append(0, 8, "BODY 10\n");
-  send.append(25, 6, "REQ a\n");  // 17 bytes lost: 10 body + 7 of frames
+  send.append(0, 8, "BODY 10\n", {});
+  send.append(25, 6, "REQ a\n", {});  // 17 bytes lost: 10 body + 7 of frames
 
   ASSERT_EQ(probe.gaps.size(), 1u);
   EXPECT_EQ(probe.gaps[0], (GapCall{Direction::Send, 7}));
@@ -473,7 +505,7 @@ class StreamBuffering : public StreamTest {
 };
 
 TEST_F(StreamBuffering, IncompleteFrameOverTheCapIsDroppedCountedAndReported) {
-  capped.append(0, 20, "REQ " + std::string(16, 'x'));
+  capped.append(0, 20, "REQ " + std::string(16, 'x'), {});
 
   EXPECT_EQ(capped.buffered_bytes(), 0u);
   EXPECT_EQ(capped.stats().bytes_dropped_over_cap, 20u);
@@ -482,7 +514,7 @@ TEST_F(StreamBuffering, IncompleteFrameOverTheCapIsDroppedCountedAndReported) {
   EXPECT_EQ(probe.gaps[0], (GapCall{Direction::Send, 20}));
 
   // The rest of the oversized frame is skipped up to the next frame.
-  capped.append(20, 11, "xxxx\nREQ b\n");
+  capped.append(20, 11, "xxxx\nREQ b\n", {});
   EXPECT_EQ(capped.stats().bytes_discarded, 5u);
   EXPECT_EQ(capped.stats().frames, 1u);
   EXPECT_EQ(capped.stats().invalid_frames, 0u);
@@ -490,9 +522,9 @@ TEST_F(StreamBuffering, IncompleteFrameOverTheCapIsDroppedCountedAndReported) {
 }
 
 TEST_F(StreamBuffering, IncompleteFrameUpToTheCapIsKept) {
-  capped.append(0, 16, "REQ 0123456789ab");
+  capped.append(0, 16, "REQ 0123456789ab", {});
   EXPECT_EQ(capped.buffered_bytes(), 16u);
-  capped.append(16, 1, "\n");
+  capped.append(16, 1, "\n", {});
 
   EXPECT_EQ(capped.stats().frames, 1u);
   EXPECT_EQ(capped.stats().bytes_dropped_over_cap, 0u);
@@ -500,7 +532,7 @@ TEST_F(StreamBuffering, IncompleteFrameUpToTheCapIsKept) {
 }
 
 TEST_F(StreamBuffering, CompleteFramesBeyondTheCapInOneMessageAreParsed) {
-  capped.append(0, 30, "REQ a\nREQ b\nREQ c\nREQ d\nREQ e\n");
+  capped.append(0, 30, "REQ a\nREQ b\nREQ c\nREQ d\nREQ e\n", {});
 
   EXPECT_EQ(capped.stats().frames, 5u);
   EXPECT_EQ(capped.stats().bytes_dropped_over_cap, 0u);
@@ -512,22 +544,22 @@ TEST_F(StreamBuffering, CompleteFramesBeyondTheCapInOneMessageAreParsed) {
 using StreamDuplicates = StreamTest;
 
 TEST_F(StreamDuplicates, RepeatedMessageIsIgnored) {
-  send.append(0, 6, "REQ a\n");
-  send.append(0, 6, "REQ a\n");
+  send.append(0, 6, "REQ a\n", {});
+  send.append(0, 6, "REQ a\n", {});
 
   EXPECT_EQ(send.stats().frames, 1u);
   EXPECT_EQ(send.stats().bytes_duplicate, 6u);
   EXPECT_EQ(send.stats().gaps, 0u);
   EXPECT_EQ(send.next_position(), 6u);
 
-  recv.append(0, 14, "RES OK\nRES OK\n");
+  recv.append(0, 14, "RES OK\nRES OK\n", {});
   EXPECT_EQ(sink.records.size(), 1u);
   EXPECT_EQ(recv.stats().frames_ignored, 1u);
 }
 
 TEST_F(StreamDuplicates, OverlappingMessageContributesOnlyItsNewBytes) {
-  send.append(0, 6, "REQ a\n");
-  send.append(0, 12, "REQ a\nREQ b\n");
+  send.append(0, 6, "REQ a\n", {});
+  send.append(0, 12, "REQ a\nREQ b\n", {});
 
   EXPECT_EQ(send.stats().frames, 2u);
   EXPECT_EQ(send.stats().bytes_parsed, 12u);
@@ -537,11 +569,126 @@ TEST_F(StreamDuplicates, OverlappingMessageContributesOnlyItsNewBytes) {
 }
 
 TEST_F(StreamDuplicates, CapturedBeyondMessageSizeIsIgnored) {
-  send.append(0, 6, "REQ a\nREQ b\n");
+  send.append(0, 6, "REQ a\nREQ b\n", {});
 
   EXPECT_EQ(send.stats().frames, 1u);
   EXPECT_EQ(send.next_position(), 6u);
   EXPECT_EQ(send.buffered_bytes(), 0u);
+}
+
+// ---- timing -------------------------------------------------------------------
+
+using StreamTiming = StreamTest;
+
+constexpr MessageTime kT1{100, 110};
+constexpr MessageTime kT2{200, 220};
+constexpr MessageTime kT3{300, 330};
+constexpr MessageTime kT4{400, 440};
+
+TEST_F(StreamTiming, FrameInOneMessageHasThatMessagesTime) {
+  send.append(0, 12, "REQ a\nREQ b\n", kT1);
+
+  ASSERT_EQ(probe.frame_times.size(), 2u);
+  EXPECT_EQ(probe.frame_times[0], (FrameTimes{kT1, kT1}));
+  EXPECT_EQ(probe.frame_times[1], (FrameTimes{kT1, kT1}));
+  EXPECT_EQ(send.timed_messages(), 1u);
+}
+
+TEST_F(StreamTiming, FrameSplitOverThreeMessagesIsTimedFromFirstToLast) {
+  send.append(0, 2, "RE", kT1);
+  send.append(2, 5, "Q get", kT2);
+  EXPECT_EQ(send.timed_messages(), 2u);
+  send.append(7, 1, "\n", kT3);
+
+  ASSERT_EQ(probe.frame_times.size(), 1u);
+  EXPECT_EQ(probe.frame_times[0], (FrameTimes{kT1, kT3}));
+  // Once the frame is consumed only the last message's time is kept.
+  EXPECT_EQ(send.timed_messages(), 1u);
+}
+
+TEST_F(StreamTiming, EachFrameOfAMixedMessageKeepsItsOwnStart) {
+  send.append(0, 9, "REQ a\nREQ", kT1);  // one frame and the start of the next
+  send.append(9, 9, " b\nREQ c\n", kT2);   // the end of it and a whole frame
+
+  ASSERT_EQ(probe.frame_times.size(), 3u);
+  EXPECT_EQ(probe.frame_times[0], (FrameTimes{kT1, kT1}));
+  EXPECT_EQ(probe.frame_times[1], (FrameTimes{kT1, kT2}));
+  EXPECT_EQ(probe.frame_times[2], (FrameTimes{kT2, kT2}));
+  EXPECT_EQ(send.timed_messages(), 1u);
+}
+
+TEST_F(StreamTiming, OverlappingMessageTimesOnlyItsNewBytes) {
+  send.append(0, 4, "REQ ", kT1);
+  send.append(0, 6, "REQ a\n", kT2);  // bytes 0..3 again, then 4..5
+
+  ASSERT_EQ(probe.frame_times.size(), 1u);
+  EXPECT_EQ(probe.frame_times[0], (FrameTimes{kT1, kT2}));
+}
+
+TEST_F(StreamTiming, BodyEndingInTheSameMessageIsTimedByIt) {
+  send.append(0, 10, "BODY 3\nxyz", kT1);
+
+  ASSERT_EQ(probe.body_ends.size(), 1u);
+  EXPECT_EQ(probe.body_ends[0], (BodyEndCall{Direction::Send, kT1}));
+  EXPECT_EQ(send.pending_skip(), 0u);
+}
+
+TEST_F(StreamTiming, BodyOverSeveralMessagesEndsWithTheLastOfThem) {
+  send.append(0, 10, "BODY 30\nxx", kT1);  // 2 of 30 body bytes
+  send.append(10, 20, std::string(20, 'x'), kT2);
+  EXPECT_TRUE(probe.body_ends.empty());
+  send.append(30, 14, "xxxxxxxxREQ a\n", kT3);  // last 8, then a frame
+
+  ASSERT_EQ(probe.body_ends.size(), 1u);
+  EXPECT_EQ(probe.body_ends[0], (BodyEndCall{Direction::Send, kT3}));
+  ASSERT_EQ(probe.frame_times.size(), 2u);
+  EXPECT_EQ(probe.frame_times[1], (FrameTimes{kT3, kT3}));
+}
+
+TEST_F(StreamTiming, BodyEndingInAnUncapturedTailIsTimedByItsMessage) {
+  // "BODY 100\n" + 100 body bytes in one message, 20 bytes captured.
+  send.append(0, 109, "BODY 100\n" + std::string(11, 'x'), kT1);
+  send.append(109, 6, "REQ a\n", kT2);
+
+  ASSERT_EQ(probe.body_ends.size(), 1u);
+  EXPECT_EQ(probe.body_ends[0], (BodyEndCall{Direction::Send, kT1}));
+}
+
+TEST_F(StreamTiming, BodyEndingInAHoleIsTimedByTheMessageAfterIt) {
+  send.append(0, 8, "BODY 10\n", kT1);
+  send.append(8, 4, "xxxx", kT2);
+  send.append(30, 6, "REQ a\n", kT4);  // 12..29 lost: 6 body bytes, then 12 of frames
+
+  ASSERT_EQ(probe.body_ends.size(), 1u);
+  EXPECT_EQ(probe.body_ends[0], (BodyEndCall{Direction::Send, kT4}));
+  ASSERT_EQ(probe.gaps.size(), 1u);
+  EXPECT_EQ(probe.gaps[0], (GapCall{Direction::Send, 12}));
+  // The body ends before the bytes after it go missing.
+  EXPECT_EQ(probe.calls, (std::vector<std::string>{"body_end", "gap"}));
+}
+
+TEST_F(StreamTiming, BodyEndIsReportedPerDirection) {
+  send.append(0, 9, "BODY 2\nab", kT1);
+  recv.append(0, 8, "BODY 1\nc", kT2);
+
+  ASSERT_EQ(probe.body_ends.size(), 2u);
+  EXPECT_EQ(probe.body_ends[0], (BodyEndCall{Direction::Send, kT1}));
+  EXPECT_EQ(probe.body_ends[1], (BodyEndCall{Direction::Recv, kT2}));
+}
+
+TEST_F(StreamTiming, TimesOfABufferedFrameAreBoundedByItsMessages) {
+  for (uint64_t i = 0; i < 100; ++i) send.append(i * 6, 6, "REQ a\n", {i, i + 1});
+  EXPECT_EQ(send.timed_messages(), 1u);
+
+  send.append(600, 1, "R", kT1);
+  send.append(601, 1, "E", kT2);
+  send.append(602, 1, "Q", kT3);
+  EXPECT_EQ(send.timed_messages(), 3u);
+  send.append(603, 3, " b\n", kT4);
+  EXPECT_EQ(send.timed_messages(), 1u);
+  ASSERT_EQ(probe.frame_times.size(), 101u);
+  EXPECT_EQ(probe.frame_times[99], (FrameTimes{{99, 100}, {99, 100}}));
+  EXPECT_EQ(probe.frame_times[100], (FrameTimes{kT1, kT4}));
 }
 
 // ---- connection tracker -------------------------------------------------------
@@ -549,7 +696,7 @@ TEST_F(StreamDuplicates, CapturedBeyondMessageSizeIsIgnored) {
 class StreamConnectionTracker : public ::testing::Test {
  protected:
   StreamConnectionTracker() {
-    registry.add(REDEYE_PROTO_HTTP1, "line", [this](RecordSink& s) {
+    registry.add(REDEYE_PROTO_HTTP1, "line", [this](RecordSink& s, Role) {
       ++parsers_created;
       return std::make_unique<LineParser>(s, probe);
     });
@@ -563,7 +710,7 @@ class StreamConnectionTracker : public ::testing::Test {
 };
 
 TEST_F(StreamConnectionTracker, ParserIsCreatedOnceWhenTheProtocolIsKnown) {
-  tracker.on_data(Direction::Send, 0, 6, "REQ a\n");
+  tracker.on_data(Direction::Send, 0, 6, "REQ a\n", {});
   EXPECT_FALSE(tracker.has_parser());
   EXPECT_EQ(tracker.stream(Direction::Send), nullptr);
   EXPECT_EQ(tracker.bytes_without_parser(), 6u);
@@ -575,8 +722,8 @@ TEST_F(StreamConnectionTracker, ParserIsCreatedOnceWhenTheProtocolIsKnown) {
   EXPECT_EQ(parsers_created, 1);
   EXPECT_EQ(tracker.protocol(), REDEYE_PROTO_HTTP1);
 
-  tracker.on_data(Direction::Send, 6, 6, "REQ b\n");
-  tracker.on_data(Direction::Recv, 0, 7, "RES OK\n");
+  tracker.on_data(Direction::Send, 6, 6, "REQ b\n", {});
+  tracker.on_data(Direction::Recv, 0, 7, "RES OK\n", {});
 
   ASSERT_EQ(sink.records.size(), 1u);
   EXPECT_EQ(sink.records[0].operation, "b");
@@ -588,7 +735,7 @@ TEST_F(StreamConnectionTracker, ParserIsCreatedOnceWhenTheProtocolIsKnown) {
 
 TEST_F(StreamConnectionTracker, UnregisteredProtocolLeavesTheConnectionUnparsed) {
   tracker.set_protocol(REDEYE_PROTO_MYSQL);
-  tracker.on_data(Direction::Send, 0, 6, "REQ a\n");
+  tracker.on_data(Direction::Send, 0, 6, "REQ a\n", {});
 
   EXPECT_EQ(tracker.protocol(), REDEYE_PROTO_MYSQL);
   EXPECT_FALSE(tracker.has_parser());
@@ -598,8 +745,8 @@ TEST_F(StreamConnectionTracker, UnregisteredProtocolLeavesTheConnectionUnparsed)
 
 TEST_F(StreamConnectionTracker, DirectionsKeepSeparatePositions) {
   tracker.set_protocol(REDEYE_PROTO_HTTP1);
-  tracker.on_data(Direction::Send, 100, 6, "REQ a\n");
-  tracker.on_data(Direction::Recv, 500, 7, "RES OK\n");
+  tracker.on_data(Direction::Send, 100, 6, "REQ a\n", {});
+  tracker.on_data(Direction::Recv, 500, 7, "RES OK\n", {});
 
   EXPECT_EQ(tracker.stream(Direction::Send)->next_position(), 106u);
   EXPECT_EQ(tracker.stream(Direction::Recv)->next_position(), 507u);
@@ -609,11 +756,11 @@ TEST_F(StreamConnectionTracker, DirectionsKeepSeparatePositions) {
 
 TEST_F(StreamConnectionTracker, CloseFlushesTheParserAndIgnoresLaterData) {
   tracker.set_protocol(REDEYE_PROTO_HTTP1);
-  tracker.on_data(Direction::Send, 0, 9, "REQ a\nREQ");
+  tracker.on_data(Direction::Send, 0, 9, "REQ a\nREQ", {});
 
   tracker.on_close();
   tracker.on_close();
-  tracker.on_data(Direction::Send, 9, 3, " b\n");
+  tracker.on_data(Direction::Send, 9, 3, " b\n", {});
 
   EXPECT_TRUE(tracker.closed());
   EXPECT_EQ(probe.closes, 1);
@@ -626,6 +773,62 @@ TEST_F(StreamConnectionTracker, CloseFlushesTheParserAndIgnoresLaterData) {
   EXPECT_EQ(send.stats().bytes_discarded, 3u);
   EXPECT_EQ(send.stats().frames, 1u);
   EXPECT_EQ(tracker.bytes_after_close(), 3u);
+}
+
+TEST_F(StreamConnectionTracker, CloseReportsEachDirectionsEndBeforeClosing) {
+  tracker.set_protocol(REDEYE_PROTO_HTTP1);
+  tracker.on_data(Direction::Send, 0, 6, "REQ a\n", kT1);
+  tracker.on_data(Direction::Recv, 0, 10, "BODY 50\nxy", kT2);  // 2 of 50 body bytes
+  tracker.on_data(Direction::Recv, 10, 8, "xxxxxxxx", kT3);
+
+  tracker.on_close();
+
+  EXPECT_EQ(probe.calls, (std::vector<std::string>{"stream_end", "stream_end", "close"}));
+  ASSERT_EQ(probe.stream_ends.size(), 2u);
+  EXPECT_EQ(probe.stream_ends[0].first, Direction::Send);
+  EXPECT_TRUE(probe.stream_ends[0].second.any_message);
+  EXPECT_EQ(probe.stream_ends[0].second.last_message, kT1);
+  EXPECT_FALSE(probe.stream_ends[0].second.skipping);
+  EXPECT_EQ(probe.stream_ends[0].second.skipped, 0u);
+  EXPECT_EQ(probe.stream_ends[1].first, Direction::Recv);
+  EXPECT_TRUE(probe.stream_ends[1].second.any_message);
+  EXPECT_EQ(probe.stream_ends[1].second.last_message, kT3);
+  EXPECT_TRUE(probe.stream_ends[1].second.skipping);
+  EXPECT_EQ(probe.stream_ends[1].second.skipped, 10u);
+}
+
+TEST_F(StreamConnectionTracker, CloseOfASilentDirectionSaysNoMessageCame) {
+  tracker.set_protocol(REDEYE_PROTO_HTTP1);
+  tracker.on_data(Direction::Send, 0, 6, "REQ a\n", kT1);
+  tracker.on_close();
+
+  ASSERT_EQ(probe.stream_ends.size(), 2u);
+  EXPECT_EQ(probe.stream_ends[1].first, Direction::Recv);
+  EXPECT_FALSE(probe.stream_ends[1].second.any_message);
+  EXPECT_FALSE(probe.stream_ends[1].second.skipping);
+}
+
+TEST(StreamConnectionTrackerRole, FactoryGetsTheConnectionsRole) {
+  ProtocolRegistry registry;
+  Role seen = Role::Unknown;
+  LineProbe probe;
+  registry.add(REDEYE_PROTO_HTTP1, "line", [&](RecordSink& s, Role role) {
+    seen = role;
+    return std::make_unique<LineParser>(s, probe);
+  });
+  CollectingSink sink;
+  ConnectionTracker tracker{registry, sink};
+  EXPECT_EQ(tracker.role(), Role::Unknown);
+  tracker.set_role(Role::Server);
+  EXPECT_EQ(tracker.role(), Role::Server);
+  EXPECT_EQ(tracker.parser(), nullptr);
+
+  tracker.set_protocol(REDEYE_PROTO_HTTP1);
+  tracker.set_role(Role::Client);  // too late: the parser exists
+  EXPECT_EQ(tracker.role(), Role::Server);
+  EXPECT_EQ(seen, Role::Server);
+  ASSERT_NE(tracker.parser(), nullptr);
+  EXPECT_EQ(tracker.parser()->name(), "line");
 }
 
 }  // namespace

@@ -13,18 +13,23 @@ namespace {
 // A parser that parses nothing; it only remembers what it was built with.
 class StubParser : public ProtocolParser {
  public:
-  StubParser(std::string name, RecordSink& sink) : name_(std::move(name)), sink_(sink) {}
+  StubParser(std::string name, RecordSink& sink, Role role = Role::Unknown)
+      : name_(std::move(name)), sink_(sink), role_(role) {}
 
   std::string_view name() const override { return name_; }
-  ParseState parse_frame(Direction, std::string_view, size_t&) override { return ParseState::Invalid; }
+  ParseState parse_frame(Direction, std::string_view, const FrameClock&, size_t&) override {
+    return ParseState::Invalid;
+  }
   size_t find_frame_boundary(Direction, std::string_view) const override { return std::string_view::npos; }
   void on_gap(Direction, uint64_t) override {}
 
   RecordSink& sink() const { return sink_; }
+  Role role() const { return role_; }
 
  private:
   std::string name_;
   RecordSink& sink_;
+  Role role_;
 };
 
 struct NullSink : RecordSink {
@@ -35,9 +40,9 @@ class ProtocolRegistryTest : public ::testing::Test {
  protected:
   // A factory building StubParsers named `name`, counting its calls.
   ProtocolRegistry::Factory stub_factory(const std::string& name) {
-    return [this, name](RecordSink& bound_sink) {
+    return [this, name](RecordSink& bound_sink, Role role) {
       ++factory_calls;
-      return std::make_unique<StubParser>(name, bound_sink);
+      return std::make_unique<StubParser>(name, bound_sink, role);
     };
   }
 
@@ -107,6 +112,36 @@ TEST_F(ProtocolRegistryCreate, EachCallBuildsAFreshParserBoundToTheGivenSink) {
   EXPECT_EQ(first->name(), "amqp");
   EXPECT_EQ(&static_cast<StubParser&>(*first).sink(), &sink);
   EXPECT_EQ(&static_cast<StubParser&>(*second).sink(), &other_sink);
+}
+
+TEST_F(ProtocolRegistryCreate, TheRoleReachesTheFactoryAndDefaultsToUnknown) {
+  registry.add(REDEYE_PROTO_HTTP1, "http1", stub_factory("http1"));
+
+  const std::unique_ptr<ProtocolParser> server = registry.create(REDEYE_PROTO_HTTP1, sink, Role::Server);
+  const std::unique_ptr<ProtocolParser> client = registry.create(REDEYE_PROTO_HTTP1, sink, Role::Client);
+  const std::unique_ptr<ProtocolParser> unknown = registry.create(REDEYE_PROTO_HTTP1, sink);
+
+  EXPECT_EQ(static_cast<StubParser&>(*server).role(), Role::Server);
+  EXPECT_EQ(static_cast<StubParser&>(*client).role(), Role::Client);
+  EXPECT_EQ(static_cast<StubParser&>(*unknown).role(), Role::Unknown);
+  EXPECT_EQ(factory_calls, 3);
+}
+
+TEST_F(ProtocolRegistryAdd, FactoryWithoutRoleIsAccepted) {
+  int calls = 0;
+  registry.add(REDEYE_PROTO_MYSQL, "mysql", [&calls](RecordSink& bound_sink) {
+    ++calls;
+    return std::make_unique<StubParser>("mysql", bound_sink);
+  });
+
+  const std::unique_ptr<ProtocolParser> parser = registry.create(REDEYE_PROTO_MYSQL, sink, Role::Client);
+  ASSERT_NE(parser, nullptr);
+  EXPECT_EQ(parser->name(), "mysql");
+  EXPECT_EQ(static_cast<StubParser&>(*parser).role(), Role::Unknown);
+  EXPECT_EQ(calls, 1);
+  EXPECT_THROW(registry.add(REDEYE_PROTO_AMQP, "amqp", ProtocolRegistry::SinkOnlyFactory()),
+               std::invalid_argument);
+  EXPECT_EQ(registry.size(), 1u);
 }
 
 TEST(ProtocolRegistryBuiltins, EveryBuiltinBuildsAParserNamedAsRegistered) {

@@ -14,3 +14,10 @@ static_assert(offsetof(redeye_tcp_stats, duration) == 8 * (2 * REDEYE_DIR_MAX + 
 static_assert(sizeof(redeye_tcp_stats) == offsetof(redeye_tcp_stats, duration) + 2 * sizeof(redeye_hist));
 static_assert(sizeof(redeye_proc_event) == 40 + REDEYE_ARGS_LEN);
 static_assert(offsetof(redeye_proc_event, comm) == 16);
+static_assert(offsetof(redeye_data_event, conn) == 8);
+static_assert(offsetof(redeye_data_event, enter_ns) == 24);
+static_assert(offsetof(redeye_data_event, msg_size) == 48);
+static_assert(offsetof(redeye_data_event, direction) == 56);
+static_assert(offsetof(redeye_data_event, peer_addr) == 64);
+static_assert(offsetof(redeye_data_event, data) == 80);
+static_assert(sizeof(redeye_data_event) == 80 + REDEYE_CAPTURE_MAX);

@@ -133,6 +133,19 @@ LoadedObject::LoadedObject(std::string name, SkeletonOps ops)
   }
   if (!skel_) {
     load_error_ = error;
+    // Keep one entry per program so redeye_probe_up shows them at 0.
+    void* skel = ops_.open();
+    if (skel) {
+      bpf_program* prog;
+      bpf_object__for_each_program(prog, ops_.object(skel)) {
+        std::string pname = bpf_program__name(prog);
+        if (std::find(enabled.begin(), enabled.end(), pname) == enabled.end() &&
+            std::find(refused.begin(), refused.end(), pname) == refused.end())
+          continue;
+        probes_.push_back({probe_name(bpf_program__section_name(prog)), pname, false, "object not loaded: " + error});
+      }
+      ops_.destroy(skel);
+    }
     return;
   }
   attach_all();
@@ -145,6 +158,7 @@ LoadedObject::~LoadedObject() {
 
 void* LoadedObject::open_configured() {
   void* skel = ops_.open();
+  if (skel && ops_.configure) ops_.configure(skel);
   if (skel && preallocate_maps_) {
     bpf_map* m;
     bpf_object__for_each_map(m, ops_.object(skel)) {

@@ -26,15 +26,20 @@ struct SkeletonOps {
   std::function<void(void*)> destroy;
   std::function<bpf_object*(void*)> object;
   std::function<bpf_object_skeleton*(void*)> skeleton;
+  // Sets rodata (const volatile) settings between open and load.
+  std::function<void(void*)> configure;
 };
 
 template <typename Skel>
-SkeletonOps skeleton_ops(Skel* (*open)(), void (*destroy)(Skel*)) {
+SkeletonOps skeleton_ops(Skel* (*open)(), void (*destroy)(Skel*), std::function<void(Skel*)> configure = {}) {
   return SkeletonOps{
       [open] { return static_cast<void*>(open()); },
       [destroy](void* s) { destroy(static_cast<Skel*>(s)); },
       [](void* s) { return static_cast<Skel*>(s)->obj; },
       [](void* s) { return static_cast<Skel*>(s)->skeleton; },
+      [configure](void* s) {
+        if (configure) configure(static_cast<Skel*>(s));
+      },
   };
 }
 

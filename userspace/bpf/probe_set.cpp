@@ -1,20 +1,28 @@
 #include "bpf/probe_set.h"
 
+#include <unistd.h>
+
 #include "block.skel.h"
 #include "proc.skel.h"
 #include "sched.skel.h"
+#include "sockets.skel.h"
 #include "tcp.skel.h"
 
 namespace redeye::bpf {
 
-ProbeSet::ProbeSet()
+ProbeSet::ProbeSet(const ProbeSettings& settings)
     : sched_(std::make_unique<LoadedObject>("sched", skeleton_ops(sched_bpf__open, sched_bpf__destroy))),
       block_(std::make_unique<LoadedObject>("block", skeleton_ops(block_bpf__open, block_bpf__destroy))),
       tcp_(std::make_unique<LoadedObject>("tcp", skeleton_ops(tcp_bpf__open, tcp_bpf__destroy))),
-      proc_(std::make_unique<LoadedObject>("proc", skeleton_ops(proc_bpf__open, proc_bpf__destroy))) {}
+      proc_(std::make_unique<LoadedObject>("proc", skeleton_ops(proc_bpf__open, proc_bpf__destroy))),
+      sockets_(std::make_unique<LoadedObject>(
+          "sockets", skeleton_ops<sockets_bpf>(sockets_bpf__open, sockets_bpf__destroy, [settings](sockets_bpf* s) {
+            s->rodata->capture_bytes = settings.capture_bytes;
+            s->rodata->self_tgid = static_cast<uint32_t>(getpid());
+          }))) {}
 
 std::vector<const LoadedObject*> ProbeSet::all() const {
-  return {sched_.get(), block_.get(), tcp_.get(), proc_.get()};
+  return {sched_.get(), block_.get(), tcp_.get(), proc_.get(), sockets_.get()};
 }
 
 bool ProbeSet::any_attached() const {

@@ -8,22 +8,28 @@
 
 namespace redeye::bpf {
 
+// Settings written into the programs' rodata before load.
+struct ProbeSettings {
+  uint32_t capture_bytes = 2048;
+};
+
 class ProbeSet {
  public:
   // Loads and attaches every object; refusals are recorded, never thrown.
-  ProbeSet();
+  explicit ProbeSet(const ProbeSettings& settings = {});
 
   LoadedObject& sched() { return *sched_; }
   LoadedObject& block() { return *block_; }
   LoadedObject& tcp() { return *tcp_; }
   LoadedObject& proc() { return *proc_; }
+  LoadedObject& sockets() { return *sockets_; }
 
   std::vector<const LoadedObject*> all() const;
   // True when at least one probe of any object is attached.
   bool any_attached() const;
 
  private:
-  std::unique_ptr<LoadedObject> sched_, block_, tcp_, proc_;
+  std::unique_ptr<LoadedObject> sched_, block_, tcp_, proc_, sockets_;
 };
 
 }  // namespace redeye::bpf

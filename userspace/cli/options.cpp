@@ -1,6 +1,10 @@
 #include "cli/options.h"
 
+#include "metrics/http/route_patterns.h"
+#include "redeye/abi.h"
+
 #include <arpa/inet.h>
+#include <civetweb.h>
 
 #include <boost/program_options.hpp>
 #include <cmath>
@@ -66,7 +70,7 @@ void strict_store(const std::vector<std::string>& args, const po::options_descri
 }  // namespace
 
 void validate_listen_address(const std::string& listen) {
-  const std::string expected = "invalid --listen '" + listen + "': expected ADDR:PORT, e.g. 0.0.0.0:9435 or [::1]:9435";
+  const std::string expected = "invalid --listen '" + listen + "': expected ADDR:PORT, e.g. 0.0.0.0:9435 or 127.0.0.1:9435";
   const auto colon = listen.rfind(':');
   if (colon == std::string::npos || colon == 0) throw UsageError(expected);
   std::string host = listen.substr(0, colon);
@@ -77,6 +81,8 @@ void validate_listen_address(const std::string& listen) {
   unsigned char buf[16];
   if (host.front() == '[' && host.back() == ']') {
     if (inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), buf) != 1) throw UsageError(expected);
+    if (!mg_check_feature(8 /* IPv6 */))
+      throw UsageError("invalid --listen '" + listen + "': this build's HTTP server has no IPv6; use 0.0.0.0:PORT");
   } else if (inet_pton(AF_INET, host.c_str(), buf) != 1) {
     throw UsageError(expected);
   }
@@ -84,7 +90,7 @@ void validate_listen_address(const std::string& listen) {
 
 RunOptions parse_run_options(const std::vector<std::string>& args) {
   RunOptions o;
-  std::string config, log_level = "info";
+  std::string config, log_level = "info", http_source;
   long long max_services = 0;
   std::vector<std::string> rules;
   po::options_description desc("Options");
@@ -103,7 +109,18 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
        "seconds between /proc scans (CPU, memory, fds, PSI, service names)")
       ("max-services", po::value<long long>(&max_services)->default_value(static_cast<long long>(o.max_services)),
        "cap on distinct service_name values; later ones are reported as 'other'")
-      ("log-level", po::value<std::string>(&log_level)->default_value(log_level), "debug, info, warn or error");
+      ("log-level", po::value<std::string>(&log_level)->default_value(log_level), "debug, info, warn or error")
+      ("capture-bytes", po::value<uint32_t>(&o.capture_bytes)->default_value(o.capture_bytes),
+       "bytes of each socket message given to the protocol parsers (64-4095): headers, not bodies")
+      ("http-source", po::value<std::string>(&http_source),
+       "count HTTP requests per source: header:NAME (e.g. header:X-User-Id) or client-address")
+      ("http-route", po::value<std::vector<std::string>>(&o.http.route_rules)->composing(),
+       "SERVICE=PATTERN, repeatable: a route pattern such as /orders/{id}/items/{item}; unmatched paths have "
+       "ids replaced by {id}")
+      ("http-max-routes", po::value<size_t>(&o.http.max_routes_per_service)->default_value(o.http.max_routes_per_service),
+       "distinct http_route values per service; more are reported as _other")
+      ("s3-endpoint", po::value<std::vector<std::string>>(&o.http.s3_hosts)->composing(),
+       "HOST[:PORT], repeatable: requests to it are S3 operations even without AWS signatures");
 
   po::variables_map vm;
   guarded("", [&] { strict_store(args, desc, vm); });
@@ -126,6 +143,29 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
     throw UsageError("invalid --max-services " + std::to_string(max_services) + ": expected 1 to 100000");
   o.max_services = static_cast<size_t>(max_services);
   o.log_level = to_level(log_level);
+  if (o.capture_bytes < 64 || o.capture_bytes >= REDEYE_CAPTURE_MAX)
+    throw UsageError("invalid --capture-bytes " + std::to_string(o.capture_bytes) + ": expected 64 to 4095");
+  if (!http_source.empty()) {
+    if (http_source == "client-address") {
+      o.http.source_client_address = true;
+    } else if (http_source.rfind("header:", 0) == 0 && http_source.size() > 7 &&
+               http_source.find_first_of(" :\t", 7) == std::string::npos) {
+      o.http.source_header = http_source.substr(7);
+      for (auto& c : o.http.source_header) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    } else {
+      throw UsageError("invalid --http-source '" + http_source + "': expected header:NAME or client-address");
+    }
+  }
+  if (o.http.max_routes_per_service < 1 || o.http.max_routes_per_service > 10000)
+    throw UsageError("invalid --http-max-routes " + std::to_string(o.http.max_routes_per_service) +
+                     ": expected 1 to 10000");
+  for (const auto& r : o.http.route_rules) {
+    try {
+      metrics::http::parse_route_rule(r);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(e.what());
+    }
+  }
   for (const auto& r : rules) {
     try {
       o.service_rules.push_back(proc::parse_service_rule(r));

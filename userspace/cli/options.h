@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "metrics/http/http_options.h"
 #include "proc/service_rules.h"
 #include "util/log.h"
 
@@ -29,6 +30,8 @@ struct RunOptions {
   double proc_interval_seconds = 5.0;  // /proc scan, PSI
   size_t max_services = 500;
   LogLevel log_level = LogLevel::Info;
+  uint32_t capture_bytes = 2048;  // prefix of each socket message sent to the parsers
+  metrics::http::HttpOptions http;
 };
 
 struct CheckOptions {

@@ -67,7 +67,7 @@ std::vector<PreflightItem> run_preflight(bool mount_missing) {
   }
   {
     const bool ok = has(caps, kCapSysPtrace) && has(caps, kCapDacReadSearch);
-    PreflightItem i{"proc-access", ok || has(caps, kCapSysAdmin), false,
+    PreflightItem i{"proc-access", ok, false,
                     ok ? "CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH" : "limited", ""};
     if (!i.ok)
       i.fix = "grant CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH so executables, fds and sockets of other users' "

@@ -7,6 +7,10 @@
 #include <vector>
 
 #include "bpf/probe_set.h"
+#include "bpf/ring_poller.h"
+#include "capture/connection_table.h"
+#include "metrics/http/http_metrics.h"
+#include "protocols/protocol.h"
 #include "cli/commands.h"
 #include "cli/preflight.h"
 #include "exporters/prometheus/http_exporter.h"
@@ -50,6 +54,16 @@ class ShutdownSignals {
   int fd_ = -1;
 };
 
+// A connection with no traffic for this long is forgotten (its fd may have
+// been closed in a way the kernel side did not see, e.g. by exit).
+constexpr uint64_t kIdleConnectionNs = 15ULL * 60 * 1000000000;
+
+uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
 std::chrono::milliseconds to_ms(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
 }
@@ -76,7 +90,7 @@ int run_agent(const RunOptions& options) {
   }
 
   bpf::install_libbpf_logger();
-  bpf::ProbeSet probes;
+  bpf::ProbeSet probes(bpf::ProbeSettings{options.capture_bytes});
   for (const auto* object : probes.all()) {
     if (!object->loaded()) {
       log_warn("probe object '", object->name(), "' not loaded: ", object->load_error());
@@ -102,7 +116,17 @@ int run_agent(const RunOptions& options) {
   metrics::TcpCollector tcp(*registry, probes.tcp(), table);
   metrics::ProcfsCollector procfs(*registry, proc::ProcFs(), table);
   metrics::PressureCollector pressure(*registry);
-  metrics::ProcEvents events(*registry, probes.proc(), table, [&](uint32_t tgid) { procfs.on_exit(tgid); });
+  bpf::RingPoller poller;
+  metrics::http::HttpMetrics http(*registry, table, options.http);
+  protocols::ProtocolRegistry protocol_registry;
+  protocols::register_builtin_protocols(protocol_registry, protocols::ProtocolOptions{options.http.source_header});
+  capture::ConnectionTable connections(protocol_registry, http);
+  poller.add(probes.sockets().map_fd("data_events"),
+             [&](const void* data, size_t size) { connections.on_event(data, size); });
+  metrics::ProcEvents events(*registry, probes.proc(), table, poller, [&](uint32_t tgid) {
+    procfs.on_exit(tgid);
+    connections.on_process_exit(tgid);
+  });
   std::vector<metrics::Collector*> kernel_collectors{&sched, &block, &tcp, &self};
   std::vector<metrics::Collector*> proc_collectors{&procfs, &pressure};
 
@@ -128,16 +152,18 @@ int run_agent(const RunOptions& options) {
   auto next_kernel = Clock::now() + interval, next_proc = Clock::now() + proc_interval;
   int signo = 0;
   while ((signo = signals.pending()) == 0) {
-    events.poll(100);
+    poller.poll(100);
     health.tick();
     const auto now = Clock::now();
     if (now >= next_proc) {
       table.scan();
       for (auto* c : proc_collectors) c->collect();
+      self.set_service_names(table.services(), table.services_overflowed());
       next_proc = now + proc_interval;
     }
     if (now >= next_kernel) {
       for (auto* c : kernel_collectors) c->collect();
+      connections.expire_idle(monotonic_ns(), kIdleConnectionNs);
       next_kernel = now + interval;
     }
   }

@@ -26,17 +26,21 @@ ConnectionTracker::ConnectionTracker(const protocols::ProtocolRegistry& registry
 
 ConnectionTracker::~ConnectionTracker() = default;
 
+void ConnectionTracker::set_role(protocols::Role role) {
+  if (!session_) role_ = role;
+}
+
 void ConnectionTracker::set_protocol(redeye_protocol protocol) {
   if (protocol == REDEYE_PROTO_UNKNOWN || protocol_ != REDEYE_PROTO_UNKNOWN || closed_) return;
   protocol_ = protocol;
   // Asked once: an unregistered protocol stays unparsed for the whole
   // connection instead of costing a registry lookup per message.
-  if (auto parser = registry_.create(protocol, sink_))
+  if (auto parser = registry_.create(protocol, sink_, role_))
     session_ = std::make_unique<Session>(std::move(parser), max_buffered_);
 }
 
 void ConnectionTracker::on_data(Direction direction, uint64_t position, uint64_t message_size,
-                                std::string_view captured) {
+                                std::string_view captured, protocols::MessageTime time) {
   if (closed_) {
     bytes_after_close_ += message_size;
     return;
@@ -45,16 +49,20 @@ void ConnectionTracker::on_data(Direction direction, uint64_t position, uint64_t
     bytes_without_parser_ += message_size;
     return;
   }
-  session_->stream(direction).append(position, message_size, captured);
+  session_->stream(direction).append(position, message_size, captured, time);
 }
 
 void ConnectionTracker::on_close() {
   if (closed_) return;
   closed_ = true;
   if (!session_) return;
-  session_->send.discard_buffered();
-  session_->recv.discard_buffered();
+  session_->send.close();
+  session_->recv.close();
   session_->parser->on_close();
+}
+
+const protocols::ProtocolParser* ConnectionTracker::parser() const {
+  return session_ ? session_->parser.get() : nullptr;
 }
 
 const DataStream* ConnectionTracker::stream(Direction direction) const {

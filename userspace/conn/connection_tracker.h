@@ -24,6 +24,12 @@ class ConnectionTracker {
   ConnectionTracker(const ConnectionTracker&) = delete;
   ConnectionTracker& operator=(const ConnectionTracker&) = delete;
 
+  // Which end the traced process is: Server when it accepted the
+  // connection, Client when it connected, Unknown (the default) when the
+  // connection is older than the agent. Handed to the parser's factory, so
+  // it only counts when set before the parser exists (before set_protocol).
+  void set_role(protocols::Role role);
+
   // The protocol the kernel inferred. The first known one sticks: a
   // connection does not change protocol, and re-creating the parser would
   // throw away its request/response pairing.
@@ -31,13 +37,16 @@ class ConnectionTracker {
 
   // One kernel message of this connection (see DataStream::append).
   void on_data(protocols::Direction direction, uint64_t position, uint64_t message_size,
-               std::string_view captured);
+               std::string_view captured, protocols::MessageTime time);
 
   // Flushes the parser and drops incomplete frames; later data is ignored.
   void on_close();
 
   redeye_protocol protocol() const { return protocol_; }
+  protocols::Role role() const { return role_; }
   bool has_parser() const { return session_ != nullptr; }
+  // nullptr until a parser exists.
+  const protocols::ProtocolParser* parser() const;
   bool closed() const { return closed_; }
   // nullptr until a parser exists.
   const DataStream* stream(protocols::Direction direction) const;
@@ -53,6 +62,7 @@ class ConnectionTracker {
   const protocols::ProtocolRegistry& registry_;
   protocols::RecordSink& sink_;
   const size_t max_buffered_;
+  protocols::Role role_ = protocols::Role::Unknown;
   redeye_protocol protocol_ = REDEYE_PROTO_UNKNOWN;
   std::unique_ptr<Session> session_;
   bool closed_ = false;

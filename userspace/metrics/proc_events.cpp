@@ -3,26 +3,20 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
-#include <thread>
 
 namespace redeye::metrics {
 
 ProcEvents::ProcEvents(prometheus::Registry& registry, const bpf::LoadedObject& proc, proc::ProcessTable& table,
-                       ExitHook on_exit)
+                       bpf::RingPoller& poller, ExitHook on_exit)
     : table_(table),
       on_exit_(std::move(on_exit)),
       oom_kills_(prometheus::BuildCounter()
                      .Name("redeye_oom_kills_total")
                      .Help("Processes of the service killed by the kernel's OOM killer")
                      .Register(registry)) {
-  const int fd = proc.map_fd("proc_events");
-  if (fd >= 0) ring_.reset(ring_buffer__new(fd, &ProcEvents::on_sample, this, nullptr));
-}
-
-int ProcEvents::on_sample(void* ctx, void* data, size_t size) {
-  if (size < sizeof(redeye_proc_event)) return 0;
-  static_cast<ProcEvents*>(ctx)->handle(*static_cast<const redeye_proc_event*>(data));
-  return 0;
+  active_ = poller.add(proc.map_fd("proc_events"), [this](const void* data, size_t size) {
+    if (size >= sizeof(redeye_proc_event)) handle(*static_cast<const redeye_proc_event*>(data));
+  });
 }
 
 void ProcEvents::handle(const redeye_proc_event& e) {
@@ -45,14 +39,6 @@ void ProcEvents::handle(const redeye_proc_event& e) {
       break;
     default:
       break;
-  }
-}
-
-void ProcEvents::poll(int timeout_ms) {
-  if (ring_) {
-    ring_buffer__poll(ring_.get(), timeout_ms);
-  } else {
-    std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));
   }
 }
 

@@ -2,7 +2,6 @@
 // fresh, OOM kills become redeye_oom_kills_total{service_name}.
 #pragma once
 
-#include <bpf/libbpf.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/registry.h>
@@ -11,6 +10,7 @@
 #include <memory>
 
 #include "bpf/loaded_object.h"
+#include "bpf/ring_poller.h"
 #include "proc/process_table.h"
 #include "redeye/abi.h"
 
@@ -23,19 +23,16 @@ class ProcEvents {
   using ExitHook = std::function<void(uint32_t tgid)>;
 
   ProcEvents(prometheus::Registry& registry, const bpf::LoadedObject& proc, proc::ProcessTable& table,
-             ExitHook on_exit);
-  // Handles what is queued, waiting at most timeout_ms for the first event.
-  void poll(int timeout_ms);
-  bool active() const { return ring_ != nullptr; }
+             bpf::RingPoller& poller, ExitHook on_exit);
+  bool active() const { return active_; }
 
  private:
-  static int on_sample(void* ctx, void* data, size_t size);
   void handle(const redeye_proc_event& e);
 
   proc::ProcessTable& table_;
   ExitHook on_exit_;
   prometheus::Family<prometheus::Counter>& oom_kills_;
-  std::unique_ptr<ring_buffer, decltype(&ring_buffer__free)> ring_{nullptr, ring_buffer__free};
+  bool active_ = false;
 };
 
 }  // namespace redeye::metrics

@@ -87,6 +87,13 @@ PressureCollector::PressureCollector(prometheus::Registry& registry, std::filesy
                    .Help("Time some or all runnable tasks were stalled on a resource (PSI totals)")
                    .Register(registry)) {
   available_ = proc::read_pressure(proc_root_, "cpu").has_value();
+  // Baseline: the counters report stall time since the agent started.
+  for (const char* resource : {"cpu", "memory", "io"}) {
+    if (auto totals = proc::read_pressure(proc_root_, resource)) {
+      last_us_[std::string(resource) + "/some"] = totals->some_us;
+      if (totals->full_us) last_us_[std::string(resource) + "/full"] = *totals->full_us;
+    }
+  }
 }
 
 void PressureCollector::collect() {

@@ -38,7 +38,12 @@ SelfCollector::SelfCollector(prometheus::Registry& registry, const bpf::ProbeSet
       probe_up_(prometheus::BuildGauge()
                     .Name("redeye_probe_up")
                     .Help("1 when the probe (object:tracepoint) is attached, 0 when the kernel refused it")
-                    .Register(registry)) {
+                    .Register(registry)),
+      service_names_(prometheus::BuildGauge()
+                         .Name("redeye_service_names")
+                         .Help("Distinct service_name values: in_use, and overflowed (refused by --max-services, "
+                               "reported as \"other\")")
+                         .Register(registry)) {
   prometheus::BuildGauge()
       .Name("redeye_build_info")
       .Help("Version of the agent and release of the kernel it runs on")
@@ -56,6 +61,11 @@ SelfCollector::SelfCollector(prometheus::Registry& registry, const bpf::ProbeSet
 
 void SelfCollector::add_lost(LostStage stage, const std::string& reason, uint64_t n) {
   lost_.Add({{"stage", stage_name(stage)}, {"reason", reason}}).Increment(static_cast<double>(n));
+}
+
+void SelfCollector::set_service_names(size_t in_use, size_t overflowed) {
+  service_names_.Add({{"state", "in_use"}}).Set(static_cast<double>(in_use));
+  service_names_.Add({{"state", "overflowed"}}).Set(static_cast<double>(overflowed));
 }
 
 void SelfCollector::collect() {

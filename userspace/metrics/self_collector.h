@@ -25,6 +25,8 @@ class SelfCollector : public Collector {
   SelfCollector(prometheus::Registry& registry, const bpf::ProbeSet& probes, std::string kernel_release);
   void collect() override;
   void add_lost(LostStage stage, const std::string& reason, uint64_t n);
+  // Distinct service_name values in use, and names refused by the cap.
+  void set_service_names(size_t in_use, size_t overflowed);
 
  private:
   const bpf::ProbeSet& probes_;
@@ -32,6 +34,7 @@ class SelfCollector : public Collector {
   prometheus::Family<prometheus::Gauge>& map_entries_;
   prometheus::Family<prometheus::Gauge>& map_capacity_;
   prometheus::Family<prometheus::Gauge>& probe_up_;
+  prometheus::Family<prometheus::Gauge>& service_names_;
   std::map<uint32_t, uint64_t> last_kernel_lost_;
 };
 

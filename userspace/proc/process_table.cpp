@@ -6,6 +6,7 @@ namespace redeye::proc {
 namespace {
 constexpr size_t kMaxExited = 16384;
 constexpr size_t kMaxOverflowNames = 65536;
+constexpr int kKthreadd = 2;  // parent of every kernel thread
 }
 
 ProcessTable::ProcessTable(ProcFs procfs, ServiceResolver resolver, size_t max_services,
@@ -38,6 +39,12 @@ ProcessTable::Entry ProcessTable::resolve(uint32_t tgid, const std::string& fall
   }
   ProcessIdentity id;
   const int pid = static_cast<int>(tgid);
+  if (auto stat = procfs_.read_stat(pid); stat && (pid == kKthreadd || stat->ppid == kKthreadd)) {
+    // Kernel threads (kworker/u8:0-events...) would each be a service.
+    e.service = admit("kernel");
+    e.final = true;
+    return e;
+  }
   id.comm = procfs_.read_comm(pid);
   if (id.comm.empty()) id.comm = fallback_comm;
   id.exe_name = procfs_.read_exe_name(pid);

@@ -46,6 +46,7 @@ class ProcessTable {
   // Service names that hit the cap and were folded into "other".
   size_t services_overflowed() const { return overflowed_names_.size(); }
   size_t size() const { return live_.size(); }
+  size_t services() const { return services_.size(); }
 
  private:
   struct Entry {

@@ -24,10 +24,19 @@ void ProtocolRegistry::add(redeye_protocol id, std::string name, Factory factory
   entries_.emplace(id, Entry{std::move(name), std::move(factory)});
 }
 
-std::unique_ptr<ProtocolParser> ProtocolRegistry::create(redeye_protocol id, RecordSink& sink) const {
+void ProtocolRegistry::add(redeye_protocol id, std::string name, SinkOnlyFactory factory) {
+  Factory with_role;
+  if (factory) {
+    with_role = [factory = std::move(factory)](RecordSink& sink, Role) { return factory(sink); };
+  }
+  add(id, std::move(name), std::move(with_role));
+}
+
+std::unique_ptr<ProtocolParser> ProtocolRegistry::create(redeye_protocol id, RecordSink& sink,
+                                                         Role role) const {
   const auto it = entries_.find(id);
   if (it == entries_.end()) return nullptr;
-  return it->second.factory(sink);
+  return it->second.factory(sink, role);
 }
 
 std::string_view ProtocolRegistry::name_of(redeye_protocol id) const {

@@ -133,7 +133,7 @@ struct redeye_proc_event {
 	char args[REDEYE_ARGS_LEN];
 };
 
-/* ---- socket data capture (filled in by the protocol issues) ------------- */
+/* ---- sockets.bpf.c: socket data capture -------------------------------- */
 
 /* Protocols known to the capture pipeline. Append-only. */
 enum redeye_protocol {
@@ -142,6 +142,53 @@ enum redeye_protocol {
 	REDEYE_PROTO_POSTGRES = 2,
 	REDEYE_PROTO_MYSQL = 3,
 	REDEYE_PROTO_AMQP = 4,
+};
+
+enum redeye_data_event_kind {
+	REDEYE_DATA = 1,  /* bytes moved on a traced connection */
+	REDEYE_CLOSE = 2, /* the process closed the connection's fd */
+};
+
+enum redeye_data_direction {
+	REDEYE_SEND = 0,
+	REDEYE_RECV = 1,
+};
+
+enum redeye_conn_role {
+	REDEYE_ROLE_UNKNOWN = 0, /* opened before the agent started */
+	REDEYE_ROLE_CLIENT = 1,  /* the process connected */
+	REDEYE_ROLE_SERVER = 2,  /* the process accepted */
+};
+
+/* Largest prefix of one message copied to userspace; the capture_bytes
+ * setting picks a smaller one. Headers, not bodies: the full size travels
+ * in msg_size so userspace can skip what it did not see. */
+#define REDEYE_CAPTURE_MAX 4096
+
+/* A connection is (tgid, fd, generation): the generation (its creation
+ * time) keeps a reused fd from being taken for the old connection. */
+struct redeye_conn_id {
+	__u32 tgid;
+	__s32 fd;
+	__u64 generation;
+};
+
+struct redeye_data_event {
+	__u32 kind;     /* enum redeye_data_event_kind */
+	__u32 protocol; /* enum redeye_protocol */
+	struct redeye_conn_id conn;
+	__u64 enter_ns; /* syscall entry, CLOCK_MONOTONIC */
+	__u64 exit_ns;  /* syscall exit */
+	__u64 position; /* stream offset of the first byte, per direction */
+	__u32 msg_size; /* bytes the syscall moved */
+	__u32 captured; /* bytes of them in data[] */
+	__u8 direction; /* enum redeye_data_direction */
+	__u8 role;      /* enum redeye_conn_role */
+	__u16 family;   /* AF_INET / AF_INET6 of the peer */
+	__u16 peer_port;
+	__u16 local_port;
+	__u8 peer_addr[16]; /* IPv4 in the first 4 bytes */
+	char data[REDEYE_CAPTURE_MAX];
 };
 
 #endif /* REDEYE_ABI_H */

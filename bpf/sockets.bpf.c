@@ -1,0 +1,466 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Socket data capture for the protocol parsers, from syscall tracepoints
+ * only. Per connection (tgid, fd) the kernel keeps a small state; data
+ * syscalls on fds that are not TCP sockets cost one hash lookup and a short
+ * walk from the fd to its inode. A connection whose first messages look
+ * like no known protocol is marked ignored and costs one lookup from then
+ * on. Traced connections send, per syscall, a header (positions, sizes,
+ * times) and a bounded prefix of the bytes: headers, not bodies.
+ */
+#include "redeye/bpf_common.h"
+#include "redeye/fd_socket.h"
+#include "redeye/protocol_inference.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define EINPROGRESS 115
+
+/* Set from userspace before load. */
+const volatile __u32 capture_bytes = 2048; /* <= REDEYE_CAPTURE_MAX - 1 */
+const volatile __u32 infer_attempts = 4;   /* messages looked at before ignoring */
+const volatile __u32 self_tgid = 0;        /* the agent: its own scrapes are not traced */
+
+REDEYE_DEFINE_LOST_MAP()
+
+enum conn_state {
+	CONN_INFERRING = 0,
+	CONN_TRACED = 1,
+	CONN_IGNORED = 2,
+};
+
+struct conn {
+	__u64 generation;
+	__u64 position[2]; /* per enum redeye_data_direction */
+	__u32 protocol;
+	__u8 role;
+	__u8 state;
+	__u8 attempts;
+	__u8 pad;
+	__u16 family;
+	__u16 peer_port;
+	__u16 local_port;
+	__u16 pad2;
+	__u8 peer_addr[16];
+};
+
+/* (tgid << 32 | fd) -> conn. LRU: connections of processes that died
+ * without closing are evicted instead of filling the map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct conn);
+} conns SEC(".maps");
+
+enum io_kind {
+	IO_READ, IO_WRITE, IO_READV, IO_WRITEV, IO_RECVMSG, IO_SENDMSG,
+	IO_RECVMMSG, IO_SENDMMSG, IO_SENDFILE, IO_CONNECT,
+};
+
+/* A syscall in flight: its arguments, from entry to exit. */
+struct io_args {
+	__u64 buf; /* buffer, iovec array, msghdr or mmsghdr array */
+	__u64 enter_ns;
+	__s32 fd;
+	__u32 kind;
+	__u32 count; /* iovcnt / vlen */
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct io_args);
+} in_flight SEC(".maps");
+
+/* Event under construction; the spare half lets the verifier accept
+ * copies at a variable offset. */
+struct scratch {
+	struct redeye_data_event ev;
+	char spare[REDEYE_CAPTURE_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_buf SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024);
+} data_events SEC(".maps");
+
+#define CAPTURE_MASK (REDEYE_CAPTURE_MAX - 1)
+#define MAX_IOVECS 4
+#define MAX_MMSGS 4
+
+static __always_inline __u64 conn_key(__u32 tgid, int fd)
+{
+	return ((__u64)tgid << 32) | (__u32)fd;
+}
+
+static __always_inline void fill_peer(struct conn *c, struct sock *sk)
+{
+	c->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	c->peer_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	c->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (c->family == AF_INET)
+		BPF_CORE_READ_INTO(&c->peer_addr, sk, __sk_common.skc_daddr);
+	else
+		BPF_CORE_READ_INTO(&c->peer_addr, sk, __sk_common.skc_v6_daddr);
+}
+
+/* New state for a TCP socket fd; NULL when the fd is no TCP socket. */
+static __always_inline struct conn *open_conn(__u64 key, int fd, __u8 role)
+{
+	struct sock *sk = tcp_sock_of_fd(fd);
+	struct conn c = {};
+
+	if (!sk)
+		return NULL;
+	c.generation = bpf_ktime_get_ns();
+	c.role = role;
+	fill_peer(&c, sk);
+	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY)) {
+		count_lost(REDEYE_LOST_MAP_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&conns, &key);
+}
+
+static __always_inline void enter_io(int fd, const void *buf, __u32 kind, __u32 count)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 key = conn_key(id >> 32, fd);
+	struct conn *c;
+	struct io_args a = {};
+
+	if ((__u32)(id >> 32) == self_tgid)
+		return;
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (!c) {
+		/* sockets opened before the agent started are found here */
+		c = open_conn(key, fd, REDEYE_ROLE_UNKNOWN);
+		if (!c)
+			return;
+	}
+	if (c->state == CONN_IGNORED)
+		return;
+	a.buf = (__u64)buf;
+	a.enter_ns = bpf_ktime_get_ns();
+	a.fd = fd;
+	a.kind = kind;
+	a.count = count;
+	if (bpf_map_update_elem(&in_flight, &id, &a, BPF_ANY))
+		count_lost(REDEYE_LOST_MAP_FULL);
+}
+
+static __always_inline struct scratch *start_event(struct conn *c, const struct io_args *a,
+						   __u32 dir, __u64 size)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch_buf, &zero);
+
+	if (!s)
+		return NULL;
+	s->ev.kind = REDEYE_DATA;
+	s->ev.protocol = c->protocol;
+	s->ev.conn.tgid = current_tgid();
+	s->ev.conn.fd = a->fd;
+	s->ev.conn.generation = c->generation;
+	s->ev.enter_ns = a->enter_ns;
+	s->ev.exit_ns = bpf_ktime_get_ns();
+	s->ev.position = c->position[dir & 1];
+	s->ev.msg_size = size;
+	s->ev.captured = 0;
+	s->ev.direction = dir;
+	s->ev.role = c->role;
+	s->ev.family = c->family;
+	s->ev.peer_port = c->peer_port;
+	s->ev.local_port = c->local_port;
+	__builtin_memcpy(s->ev.peer_addr, c->peer_addr, sizeof(c->peer_addr));
+	return s;
+}
+
+/* Appends up to `len` user bytes at `src` to the event's data. */
+static __always_inline void append_bytes(struct scratch *s, const void *src, __u64 len)
+{
+	__u32 off = s->ev.captured;
+	__u32 room;
+
+	if (off >= capture_bytes)
+		return;
+	room = capture_bytes - off;
+	if (len > room)
+		len = room;
+	off &= CAPTURE_MASK;
+	len &= CAPTURE_MASK;
+	if (bpf_probe_read_user(&s->ev.data[off], len, src) == 0)
+		s->ev.captured = off + len;
+}
+
+/* Decides the protocol on the first messages, then sends or drops. */
+static __always_inline void finish_event(struct conn *c, struct scratch *s, __u32 dir, __u64 size)
+{
+	if (c->state == CONN_INFERRING) {
+		__u8 role = c->role;
+		__u32 proto = infer_protocol(s->ev.data, s->ev.captured, dir, &role);
+
+		if (proto == REDEYE_PROTO_UNKNOWN) {
+			if (++c->attempts >= infer_attempts)
+				c->state = CONN_IGNORED;
+			c->position[dir & 1] += size;
+			return;
+		}
+		c->protocol = proto;
+		c->role = role;
+		c->state = CONN_TRACED;
+		s->ev.protocol = proto;
+		s->ev.role = role;
+	}
+	if (bpf_ringbuf_output(&data_events, &s->ev,
+			       offsetof(struct redeye_data_event, data) + (s->ev.captured & CAPTURE_MASK), 0))
+		count_lost(REDEYE_LOST_RINGBUF_FULL);
+	c->position[dir & 1] += size;
+}
+
+static __always_inline void emit_buffer(struct conn *c, const struct io_args *a, __u32 dir,
+					const void *buf, __u64 size)
+{
+	struct scratch *s = start_event(c, a, dir, size);
+
+	if (!s)
+		return;
+	append_bytes(s, buf, size);
+	finish_event(c, s, dir, size);
+}
+
+static __always_inline void emit_iovec(struct conn *c, const struct io_args *a, __u32 dir,
+				       const struct iovec *iov, __u32 iovcnt, __u64 size)
+{
+	struct scratch *s = start_event(c, a, dir, size);
+	__u64 left = size;
+
+	if (!s)
+		return;
+	for (int i = 0; i < MAX_IOVECS; i++) {
+		struct iovec v;
+
+		if (i >= iovcnt || !left)
+			break;
+		if (bpf_probe_read_user(&v, sizeof(v), &iov[i]))
+			break;
+		if (v.iov_len > left)
+			v.iov_len = left;
+		append_bytes(s, v.iov_base, v.iov_len);
+		left -= v.iov_len;
+	}
+	finish_event(c, s, dir, size);
+}
+
+static __always_inline void emit_msghdr(struct conn *c, const struct io_args *a, __u32 dir,
+					const struct user_msghdr *m, __u64 size)
+{
+	struct user_msghdr h;
+
+	if (bpf_probe_read_user(&h, sizeof(h), m))
+		return;
+	emit_iovec(c, a, dir, h.msg_iov, h.msg_iovlen, size);
+}
+
+static __always_inline void exit_io(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct io_args *ap = bpf_map_lookup_elem(&in_flight, &id);
+	struct io_args a;
+	struct conn *c;
+	__u64 key;
+
+	if (!ap)
+		return;
+	a = *ap;
+	bpf_map_delete_elem(&in_flight, &id);
+	key = conn_key(id >> 32, a.fd);
+
+	if (a.kind == IO_CONNECT) {
+		/* non-blocking connects complete later: the socket is ours now */
+		if (ret == 0 || ret == -EINPROGRESS)
+			open_conn(key, a.fd, REDEYE_ROLE_CLIENT);
+		return;
+	}
+	if (ret <= 0)
+		return;
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (!c || c->state == CONN_IGNORED)
+		return;
+
+	switch (a.kind) {
+	case IO_READ:
+		emit_buffer(c, &a, REDEYE_RECV, (void *)a.buf, ret);
+		break;
+	case IO_WRITE:
+		emit_buffer(c, &a, REDEYE_SEND, (void *)a.buf, ret);
+		break;
+	case IO_READV:
+		emit_iovec(c, &a, REDEYE_RECV, (struct iovec *)a.buf, a.count, ret);
+		break;
+	case IO_WRITEV:
+		emit_iovec(c, &a, REDEYE_SEND, (struct iovec *)a.buf, a.count, ret);
+		break;
+	case IO_RECVMSG:
+		emit_msghdr(c, &a, REDEYE_RECV, (struct user_msghdr *)a.buf, ret);
+		break;
+	case IO_SENDMSG:
+		emit_msghdr(c, &a, REDEYE_SEND, (struct user_msghdr *)a.buf, ret);
+		break;
+	case IO_RECVMMSG:
+	case IO_SENDMMSG: {
+		struct mmsghdr *v = (struct mmsghdr *)a.buf;
+		__u32 dir = a.kind == IO_RECVMMSG ? REDEYE_RECV : REDEYE_SEND;
+
+		/* ret is a message count here */
+		for (int i = 0; i < MAX_MMSGS; i++) {
+			unsigned int len;
+
+			if (i >= ret)
+				break;
+			if (bpf_probe_read_user(&len, sizeof(len), &v[i].msg_len))
+				break;
+			c = bpf_map_lookup_elem(&conns, &key);
+			if (!c || c->state == CONN_IGNORED || !len)
+				break;
+			emit_msghdr(c, &a, dir, (struct user_msghdr *)&v[i].msg_hdr, len);
+		}
+		break;
+	}
+	case IO_SENDFILE: {
+		/* bodies from files: the size moves the stream, no bytes */
+		struct scratch *s = start_event(c, &a, REDEYE_SEND, ret);
+
+		if (s)
+			finish_event(c, s, REDEYE_SEND, ret);
+		break;
+	}
+	}
+}
+
+#define IO_TP(name, kind, fdexpr, bufexpr, countexpr)                          \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                            \
+	int enter_##name(struct trace_event_raw_sys_enter *ctx)               \
+	{                                                                      \
+		enter_io((int)(fdexpr), (const void *)(bufexpr), kind,         \
+			 (__u32)(countexpr));                                  \
+		return 0;                                                      \
+	}                                                                      \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                             \
+	int exit_##name(struct trace_event_raw_sys_exit *ctx)                 \
+	{                                                                      \
+		exit_io(ctx->ret);                                             \
+		return 0;                                                      \
+	}
+
+IO_TP(read, IO_READ, ctx->args[0], ctx->args[1], 0)
+IO_TP(write, IO_WRITE, ctx->args[0], ctx->args[1], 0)
+IO_TP(readv, IO_READV, ctx->args[0], ctx->args[1], ctx->args[2])
+IO_TP(writev, IO_WRITEV, ctx->args[0], ctx->args[1], ctx->args[2])
+IO_TP(recvfrom, IO_READ, ctx->args[0], ctx->args[1], 0)
+IO_TP(sendto, IO_WRITE, ctx->args[0], ctx->args[1], 0)
+IO_TP(recvmsg, IO_RECVMSG, ctx->args[0], ctx->args[1], 0)
+IO_TP(sendmsg, IO_SENDMSG, ctx->args[0], ctx->args[1], 0)
+IO_TP(recvmmsg, IO_RECVMMSG, ctx->args[0], ctx->args[1], ctx->args[2])
+IO_TP(sendmmsg, IO_SENDMMSG, ctx->args[0], ctx->args[1], ctx->args[2])
+IO_TP(sendfile64, IO_SENDFILE, ctx->args[0], 0, 0)
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct io_args a = {};
+
+	a.fd = (int)ctx->args[0];
+	a.kind = IO_CONNECT;
+	a.enter_ns = bpf_ktime_get_ns();
+	bpf_map_update_elem(&in_flight, &id, &a, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	exit_io(ctx->ret);
+	return 0;
+}
+
+static __always_inline void accepted(long fd)
+{
+	if (fd >= 0)
+		open_conn(conn_key(current_tgid(), fd), fd, REDEYE_ROLE_SERVER);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int exit_accept4(struct trace_event_raw_sys_exit *ctx)
+{
+	accepted(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int exit_accept(struct trace_event_raw_sys_exit *ctx)
+{
+	accepted(ctx->ret);
+	return 0;
+}
+
+/* The fd is gone (close) or now names another file (dup2/dup3 onto it). */
+static __always_inline void forget_fd(int fd)
+{
+	__u64 key = conn_key(current_tgid(), fd);
+	struct conn *c = bpf_map_lookup_elem(&conns, &key);
+	__u32 zero = 0;
+	struct scratch *s;
+
+	if (!c)
+		return;
+	if (c->state == CONN_TRACED) {
+		s = bpf_map_lookup_elem(&scratch_buf, &zero);
+		if (s) {
+			__builtin_memset(&s->ev, 0, offsetof(struct redeye_data_event, data));
+			s->ev.kind = REDEYE_CLOSE;
+			s->ev.protocol = c->protocol;
+			s->ev.conn.tgid = current_tgid();
+			s->ev.conn.fd = fd;
+			s->ev.conn.generation = c->generation;
+			s->ev.enter_ns = s->ev.exit_ns = bpf_ktime_get_ns();
+			s->ev.role = c->role;
+			if (bpf_ringbuf_output(&data_events, &s->ev,
+					       offsetof(struct redeye_data_event, data), 0))
+				count_lost(REDEYE_LOST_RINGBUF_FULL);
+		}
+	}
+	bpf_map_delete_elem(&conns, &key);
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	forget_fd((int)ctx->args[0]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_dup2")
+int enter_dup2(struct trace_event_raw_sys_enter *ctx)
+{
+	forget_fd((int)ctx->args[1]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_dup3")
+int enter_dup3(struct trace_event_raw_sys_enter *ctx)
+{
+	forget_fd((int)ctx->args[1]);
+	return 0;
+}

@@ -1,0 +1,132 @@
+#include "capture/connection_table.h"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+#include <vector>
+
+namespace redeye::capture {
+
+// The tracker's RecordSink: stamps each record with its connection.
+struct ConnectionTable::Entry : protocols::RecordSink {
+  Entry(RecordConsumer& consumer, ConnectionInfo info) : consumer(consumer), info(std::move(info)) {}
+  void on_record(protocols::Record record) override { consumer.on_record(info, record); }
+  void on_request_started(protocols::Role role) override { consumer.on_request_started(info, role); }
+  void on_request_abandoned(protocols::Role role, uint64_t n) override {
+    consumer.on_request_abandoned(info, role, n);
+  }
+
+  RecordConsumer& consumer;
+  ConnectionInfo info;
+  std::unique_ptr<conn::ConnectionTracker> tracker;
+  Lru::iterator lru_position;
+  uint64_t last_seen_ns = 0;
+};
+
+size_t ConnectionTable::KeyHash::operator()(const Key& k) const {
+  return std::hash<uint64_t>()((static_cast<uint64_t>(k.tgid) << 32) ^ static_cast<uint32_t>(k.fd)) ^
+         std::hash<uint64_t>()(k.generation);
+}
+
+std::string format_peer(const redeye_data_event& ev) {
+  char addr[INET6_ADDRSTRLEN] = {};
+  if (ev.family == 2 /* AF_INET */) {
+    inet_ntop(AF_INET, ev.peer_addr, addr, sizeof addr);
+    return std::string(addr) + ":" + std::to_string(ev.peer_port);
+  }
+  inet_ntop(AF_INET6, ev.peer_addr, addr, sizeof addr);
+  return "[" + std::string(addr) + "]:" + std::to_string(ev.peer_port);
+}
+
+protocols::Role to_role(uint8_t kernel_role) {
+  switch (kernel_role) {
+    case REDEYE_ROLE_CLIENT: return protocols::Role::Client;
+    case REDEYE_ROLE_SERVER: return protocols::Role::Server;
+    default: return protocols::Role::Unknown;
+  }
+}
+
+ConnectionTable::ConnectionTable(const protocols::ProtocolRegistry& registry, RecordConsumer& consumer,
+                                 size_t max_connections, size_t max_buffered_per_stream)
+    : registry_(registry),
+      consumer_(consumer),
+      max_connections_(max_connections),
+      max_buffered_(max_buffered_per_stream) {}
+
+ConnectionTable::~ConnectionTable() = default;
+
+ConnectionTable::Entry& ConnectionTable::open(const Key& key, const redeye_data_event& ev) {
+  while (entries_.size() >= max_connections_ && !lru_.empty()) {
+    // the least recently active connection makes room
+    auto victim = entries_.find(lru_.back());
+    ++stats_.connections_evicted;
+    close(victim);
+  }
+  ConnectionInfo info{ev.conn.tgid, to_role(ev.role), format_peer(ev), ev.local_port};
+  auto entry = std::make_unique<Entry>(consumer_, std::move(info));
+  entry->tracker = std::make_unique<conn::ConnectionTracker>(registry_, *entry, max_buffered_);
+  entry->tracker->set_role(entry->info.role);
+  entry->tracker->set_protocol(static_cast<redeye_protocol>(ev.protocol));
+  lru_.push_front(key);
+  entry->lru_position = lru_.begin();
+  ++stats_.connections_opened;
+  return *entries_.emplace(key, std::move(entry)).first->second;
+}
+
+void ConnectionTable::close(std::unordered_map<Key, std::unique_ptr<Entry>, KeyHash>::iterator it) {
+  if (it == entries_.end()) return;
+  it->second->tracker->on_close();
+  lru_.erase(it->second->lru_position);
+  entries_.erase(it);
+}
+
+void ConnectionTable::on_event(const void* data, size_t size) {
+  ++stats_.events;
+  const size_t header = offsetof(redeye_data_event, data);
+  if (size < header) {
+    ++stats_.malformed_events;
+    return;
+  }
+  const auto& ev = *static_cast<const redeye_data_event*>(data);
+  if (ev.captured > REDEYE_CAPTURE_MAX || header + ev.captured > size) {
+    ++stats_.malformed_events;
+    return;
+  }
+  const Key key{ev.conn.tgid, ev.conn.fd, ev.conn.generation};
+  auto it = entries_.find(key);
+  if (ev.kind == REDEYE_CLOSE) {
+    if (it != entries_.end()) {
+      ++stats_.connections_closed;
+      close(it);
+    }
+    return;
+  }
+  if (ev.kind != REDEYE_DATA) return;
+  Entry& entry = it != entries_.end() ? *it->second : open(key, ev);
+  lru_.splice(lru_.begin(), lru_, entry.lru_position);
+  entry.last_seen_ns = ev.exit_ns;
+  const auto dir = ev.direction == REDEYE_SEND ? protocols::Direction::Send : protocols::Direction::Recv;
+  entry.tracker->on_data(dir, ev.position, ev.msg_size, std::string_view(ev.data, ev.captured),
+                         conn::MessageTime{ev.enter_ns, ev.exit_ns});
+}
+
+void ConnectionTable::on_process_exit(uint32_t tgid) {
+  std::vector<Key> gone;
+  for (const auto& [key, entry] : entries_)
+    if (key.tgid == tgid) gone.push_back(key);
+  for (const auto& key : gone) {
+    ++stats_.connections_closed;
+    close(entries_.find(key));
+  }
+}
+
+void ConnectionTable::expire_idle(uint64_t now_ns, uint64_t idle_ns) {
+  while (!lru_.empty()) {
+    auto it = entries_.find(lru_.back());
+    if (it == entries_.end() || now_ns - it->second->last_seen_ns < idle_ns) break;
+    ++stats_.connections_evicted;
+    close(it);
+  }
+}
+
+}  // namespace redeye::capture

@@ -1,0 +1,87 @@
+// Every traced connection of the node: data events from sockets.bpf.c go to
+// the connection's tracker (streams + parser); records come back with the
+// connection's identity attached.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "conn/connection_tracker.h"
+#include "protocols/protocol.h"
+#include "redeye/abi.h"
+
+namespace redeye::capture {
+
+struct ConnectionInfo {
+  uint32_t tgid = 0;
+  protocols::Role role = protocols::Role::Unknown;
+  std::string peer;  // "10.0.0.5:5432" / "[::1]:80"
+  uint16_t local_port = 0;
+};
+
+// Where finished records go (the metrics of each protocol).
+class RecordConsumer {
+ public:
+  virtual ~RecordConsumer() = default;
+  virtual void on_record(const ConnectionInfo& conn, const protocols::Record& record) = 0;
+  // A request was read (server) or written (client) and awaits its answer;
+  // abandoned: it never will get one (connection closed, bytes lost).
+  virtual void on_request_started(const ConnectionInfo& /*conn*/, protocols::Role /*role*/) {}
+  virtual void on_request_abandoned(const ConnectionInfo& /*conn*/, protocols::Role /*role*/, uint64_t /*n*/) {}
+};
+
+struct ConnectionTableStats {
+  uint64_t events = 0;
+  uint64_t malformed_events = 0;  // shorter than their header says
+  uint64_t connections_opened = 0;
+  uint64_t connections_closed = 0;
+  uint64_t connections_evicted = 0;  // over the cap or idle
+};
+
+std::string format_peer(const redeye_data_event& ev);
+protocols::Role to_role(uint8_t kernel_role);
+
+class ConnectionTable {
+ public:
+  ConnectionTable(const protocols::ProtocolRegistry& registry, RecordConsumer& consumer,
+                  size_t max_connections = 16384, size_t max_buffered_per_stream = 64 * 1024);
+  ~ConnectionTable();
+
+  void on_event(const void* data, size_t size);
+  // The process is gone: its connections end (their fds closed with it).
+  void on_process_exit(uint32_t tgid);
+  // Ends connections idle for longer than idle_ns (monotonic now_ns).
+  void expire_idle(uint64_t now_ns, uint64_t idle_ns);
+
+  size_t size() const { return entries_.size(); }
+  const ConnectionTableStats& stats() const { return stats_; }
+
+ private:
+  struct Key {
+    uint32_t tgid;
+    int32_t fd;
+    uint64_t generation;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const;
+  };
+  struct Entry;
+  using Lru = std::list<Key>;
+
+  Entry& open(const Key& key, const redeye_data_event& ev);
+  void close(std::unordered_map<Key, std::unique_ptr<Entry>, KeyHash>::iterator it);
+
+  const protocols::ProtocolRegistry& registry_;
+  RecordConsumer& consumer_;
+  size_t max_connections_;
+  size_t max_buffered_;
+  std::unordered_map<Key, std::unique_ptr<Entry>, KeyHash> entries_;
+  Lru lru_;  // front = most recently active
+  ConnectionTableStats stats_;
+};
+
+}  // namespace redeye::capture

@@ -1,0 +1,191 @@
+#include "metrics/http/http_metrics.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "metrics/http/s3_classifier.h"
+
+namespace redeye::metrics::http {
+namespace {
+
+constexpr std::string_view kKnownMethods[] = {"GET", "HEAD", "POST", "PUT", "DELETE",
+                                             "PATCH", "OPTIONS", "CONNECT", "TRACE"};
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+double seconds_between(uint64_t start_ns, uint64_t end_ns) {
+  return end_ns > start_ns ? static_cast<double>(end_ns - start_ns) * 1e-9 : 0.0;
+}
+
+// The client address without its port: one source per host, not per socket.
+std::string peer_host(const std::string& peer) {
+  if (!peer.empty() && peer.front() == '[') return peer.substr(0, peer.find(']') + 1);
+  return peer.substr(0, peer.rfind(':'));
+}
+
+}  // namespace
+
+const prometheus::Histogram::BucketBoundaries& http_duration_bounds() {
+  static const prometheus::Histogram::BucketBoundaries bounds{
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10};
+  return bounds;
+}
+
+const prometheus::Histogram::BucketBoundaries& body_size_bounds() {
+  static const auto bounds = [] {
+    prometheus::Histogram::BucketBoundaries b;
+    for (double v = 64; v <= 1024.0 * 1024 * 1024; v *= 4) b.push_back(v);
+    return b;
+  }();
+  return bounds;
+}
+
+HttpMetrics::HttpMetrics(prometheus::Registry& registry, proc::ProcessTable& table, const HttpOptions& options)
+    : table_(table),
+      options_(options),
+      routes_([&] {
+        std::vector<RouteRule> rules;
+        for (const auto& r : options.route_rules) rules.push_back(parse_route_rule(r));
+        return RouteNormalizer(std::move(rules));
+      }()),
+      route_cap_(1000, options.max_routes_per_service, "_other"),
+      source_cap_(1000, options.max_sources_per_service, "_other"),
+      address_cap_(1000, options.max_server_addresses_per_service, "_other"),
+      server_duration_(prometheus::BuildHistogram()
+                           .Name("http_server_request_duration_seconds")
+                           .Help("Duration of HTTP requests served, first request byte read to last response byte "
+                                 "written")
+                           .Register(registry)),
+      client_duration_(prometheus::BuildHistogram()
+                           .Name("http_client_request_duration_seconds")
+                           .Help("Duration of HTTP requests made, first request byte written to last response byte "
+                                 "read")
+                           .Register(registry)),
+      server_active_(prometheus::BuildGauge()
+                         .Name("http_server_active_requests")
+                         .Help("HTTP requests being served: read but not yet answered")
+                         .Register(registry)),
+      request_body_(prometheus::BuildHistogram()
+                        .Name("http_server_request_body_size_bytes")
+                        .Help("Size of HTTP request bodies received")
+                        .Register(registry)),
+      response_body_(prometheus::BuildHistogram()
+                         .Name("http_server_response_body_size_bytes")
+                         .Help("Size of HTTP response bodies sent")
+                         .Register(registry)),
+      by_source_(prometheus::BuildCounter()
+                     .Name("http_server_requests_by_source_total")
+                     .Help("HTTP requests served per request source (opt-in: --http-source)")
+                     .Register(registry)),
+      s3_duration_(prometheus::BuildHistogram()
+                       .Name("s3_client_operation_duration_seconds")
+                       .Help("Duration of S3 operations made by the service")
+                       .Register(registry)),
+      s3_bytes_(prometheus::BuildCounter()
+                    .Name("s3_client_transferred_bytes_total")
+                    .Help("Object bytes uploaded to and downloaded from S3 by the service")
+                    .Register(registry)) {
+  for (const auto& h : options.s3_hosts) s3_hosts_.insert(lower(h));
+}
+
+std::string HttpMetrics::method_label(std::string_view method) const {
+  for (auto known : kKnownMethods)
+    if (method == known) return std::string(known);
+  return "_OTHER";  // the OpenTelemetry spelling for anything else
+}
+
+prometheus::Gauge& HttpMetrics::active(const std::string& service) {
+  return server_active_.Add({{"service_name", service}});
+}
+
+void HttpMetrics::on_request_started(const capture::ConnectionInfo& conn, protocols::Role role) {
+  if (role == protocols::Role::Server) active(table_.service_of(conn.tgid)).Increment();
+}
+
+void HttpMetrics::on_request_abandoned(const capture::ConnectionInfo& conn, protocols::Role role, uint64_t n) {
+  if (role != protocols::Role::Server) return;
+  auto& g = active(table_.service_of(conn.tgid));
+  g.Set(std::max(0.0, g.Value() - static_cast<double>(n)));
+}
+
+void HttpMetrics::on_record(const capture::ConnectionInfo& conn, const protocols::Record& record) {
+  if (!record.http) return;
+  const std::string service = table_.service_of(conn.tgid);
+  if (record.role == protocols::Role::Server) {
+    auto& g = active(service);
+    if (g.Value() >= 1) g.Decrement();
+    observe_server(service, conn, record);
+  } else if (record.role == protocols::Role::Client) {
+    observe_client(service, conn, record);
+    observe_s3(service, record);
+  }
+}
+
+void HttpMetrics::observe_server(const std::string& service, const capture::ConnectionInfo& conn,
+                                 const protocols::Record& r) {
+  const auto& h = *r.http;
+  const std::string route = route_cap_.admit(service, routes_.route(service, h.path));
+  const std::string status = std::to_string(h.status);
+  server_duration_
+      .Add({{"service_name", service},
+            {"http_request_method", method_label(h.method)},
+            {"http_response_status_code", status},
+            {"http_route", route}},
+           http_duration_bounds())
+      .Observe(seconds_between(r.request_ns, r.response_ns));
+  const prometheus::Labels by_route{{"service_name", service}, {"http_route", route}};
+  request_body_.Add(by_route, body_size_bounds()).Observe(static_cast<double>(h.request_body_bytes));
+  response_body_.Add(by_route, body_size_bounds()).Observe(static_cast<double>(h.response_body_bytes));
+
+  std::string source;
+  if (!options_.source_header.empty()) source = h.source.empty() ? "_none" : h.source;
+  else if (options_.source_client_address) source = peer_host(conn.peer);
+  if (!source.empty())
+    by_source_
+        .Add({{"service_name", service},
+              {"http_request_source", source_cap_.admit(service, source)},
+              {"http_response_status_code", status}})
+        .Increment();
+}
+
+void HttpMetrics::observe_client(const std::string& service, const capture::ConnectionInfo& conn,
+                                 const protocols::Record& r) {
+  const auto& h = *r.http;
+  // The Host header names the server as the client meant it; the socket's
+  // peer address when there is none (HTTP/1.0).
+  const std::string address = address_cap_.admit(service, h.host.empty() ? conn.peer : lower(h.host));
+  client_duration_
+      .Add({{"service_name", service},
+            {"http_request_method", method_label(h.method)},
+            {"http_response_status_code", std::to_string(h.status)},
+            {"server_address", address}},
+           http_duration_bounds())
+      .Observe(seconds_between(r.request_ns, r.response_ns));
+}
+
+void HttpMetrics::observe_s3(const std::string& service, const protocols::Record& r) {
+  const auto& h = *r.http;
+  S3Request request{h.method, h.path, h.query, h.host, h.aws_sigv4, h.amz_headers,
+                    s3_hosts_.count(lower(h.host)) != 0};
+  auto op = classify_s3(request);
+  if (!op) return;
+  s3_duration_
+      .Add({{"service_name", service},
+            {"s3_operation", op->operation},
+            {"s3_bucket", address_cap_.admit(service + "/s3", op->bucket)},
+            {"http_response_status_code", std::to_string(h.status)}},
+           http_duration_bounds())
+      .Observe(seconds_between(r.request_ns, r.response_ns));
+  if (h.request_body_bytes)
+    s3_bytes_.Add({{"service_name", service}, {"direction", "upload"}})
+        .Increment(static_cast<double>(h.request_body_bytes));
+  if (h.response_body_bytes && h.method != "HEAD")
+    s3_bytes_.Add({{"service_name", service}, {"direction", "download"}})
+        .Increment(static_cast<double>(h.response_body_bytes));
+}
+
+}  // namespace redeye::metrics::http

@@ -1,0 +1,58 @@
+// HTTP records -> the OpenTelemetry-named HTTP and S3 metrics.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <string>
+#include <unordered_set>
+
+#include "capture/connection_table.h"
+#include "metrics/http/http_options.h"
+#include "metrics/http/label_cap.h"
+#include "metrics/http/route_normalizer.h"
+#include "proc/process_table.h"
+
+namespace redeye::metrics::http {
+
+// Seconds: 0.5 ms to 10 s (the OpenTelemetry defaults plus sub-millisecond).
+const prometheus::Histogram::BucketBoundaries& http_duration_bounds();
+// Bytes: 64 B to 1 GiB in powers of four.
+const prometheus::Histogram::BucketBoundaries& body_size_bounds();
+
+class HttpMetrics : public capture::RecordConsumer {
+ public:
+  HttpMetrics(prometheus::Registry& registry, proc::ProcessTable& table, const HttpOptions& options);
+
+  void on_record(const capture::ConnectionInfo& conn, const protocols::Record& record) override;
+  void on_request_started(const capture::ConnectionInfo& conn, protocols::Role role) override;
+  void on_request_abandoned(const capture::ConnectionInfo& conn, protocols::Role role, uint64_t n) override;
+
+ private:
+  std::string method_label(std::string_view method) const;
+  void observe_server(const std::string& service, const capture::ConnectionInfo& conn, const protocols::Record& r);
+  void observe_client(const std::string& service, const capture::ConnectionInfo& conn, const protocols::Record& r);
+  void observe_s3(const std::string& service, const protocols::Record& r);
+  prometheus::Gauge& active(const std::string& service);
+
+  proc::ProcessTable& table_;
+  HttpOptions options_;
+  RouteNormalizer routes_;
+  LabelCap route_cap_;
+  LabelCap source_cap_;
+  LabelCap address_cap_;
+  std::unordered_set<std::string> s3_hosts_;
+  prometheus::Family<prometheus::Histogram>& server_duration_;
+  prometheus::Family<prometheus::Histogram>& client_duration_;
+  prometheus::Family<prometheus::Gauge>& server_active_;
+  prometheus::Family<prometheus::Histogram>& request_body_;
+  prometheus::Family<prometheus::Histogram>& response_body_;
+  prometheus::Family<prometheus::Counter>& by_source_;
+  prometheus::Family<prometheus::Histogram>& s3_duration_;
+  prometheus::Family<prometheus::Counter>& s3_bytes_;
+};
+
+}  // namespace redeye::metrics::http

@@ -1,0 +1,97 @@
+#include "protocols/http/http_stitcher.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+namespace redeye::protocols::http {
+
+HttpStitcher::HttpStitcher(RecordSink& sink, Role role, size_t max_pending_requests)
+    : sink_(sink), role_(role), max_pending_(std::max<size_t>(1, max_pending_requests)) {}
+
+uint64_t HttpStitcher::add_request(uint64_t start_ns, HttpDetails details) {
+  ++stats_.requests;
+  if (pending_.size() >= max_pending_) {
+    pending_.pop_front();
+    ++stats_.requests_evicted;
+    ++evicted_unanswered_;
+    sink_.on_request_abandoned(role_, 1);
+  }
+  const uint64_t id = next_id_++;
+  pending_.push_back(PendingRequest{id, start_ns, std::move(details)});
+  sink_.on_request_started(role_);
+  return id;
+}
+
+PendingRequest* HttpStitcher::held(uint64_t id) {
+  if (answering_ && answering_->id == id) return &*answering_;
+  // Pending ids are contiguous: only the front is ever removed.
+  if (pending_.empty() || id < pending_.front().id || id > pending_.back().id) return nullptr;
+  return &pending_[id - pending_.front().id];
+}
+
+void HttpStitcher::add_request_body_bytes(uint64_t id, uint64_t bytes) {
+  if (PendingRequest* request = held(id)) request->details.request_body_bytes += bytes;
+}
+
+bool HttpStitcher::is_pending(uint64_t id) const {
+  return !pending_.empty() && id >= pending_.front().id && id <= pending_.back().id;
+}
+
+const PendingRequest* HttpStitcher::begin_response(int status, uint64_t first_byte_ns) {
+  ++stats_.responses;
+  // A response in progress cannot be interrupted by another one; if the
+  // framing says so anyway, the first is lost.
+  abandon_response();
+  if (evicted_unanswered_ > 0) {
+    // Responses come in request order: this one is owed to an evicted request.
+    --evicted_unanswered_;
+    ++stats_.responses_of_evicted;
+    return nullptr;
+  }
+  if (pending_.empty() || pending_.front().start_ns > first_byte_ns) {
+    ++stats_.responses_unmatched;
+    return nullptr;
+  }
+  answering_ = std::move(pending_.front());
+  pending_.pop_front();
+  answering_->details.status = status;
+  return &*answering_;
+}
+
+void HttpStitcher::add_response_body_bytes(uint64_t bytes) {
+  if (answering_) answering_->details.response_body_bytes += bytes;
+}
+
+void HttpStitcher::finish_response(uint64_t end_ns) {
+  if (!answering_) return;
+  Record record;
+  record.protocol = "http";
+  record.role = role_;
+  record.operation = answering_->details.method;
+  record.status = std::to_string(answering_->details.status);
+  record.error = answering_->details.status >= 500;
+  record.request_ns = answering_->start_ns;
+  record.response_ns = end_ns;
+  record.http = std::move(answering_->details);
+  answering_.reset();
+  ++stats_.records;
+  sink_.on_record(std::move(record));
+}
+
+void HttpStitcher::abandon_response() {
+  if (!answering_) return;
+  answering_.reset();
+  ++stats_.requests_unanswered;
+  sink_.on_request_abandoned(role_, 1);
+}
+
+void HttpStitcher::drop_pending() {
+  stats_.requests_unanswered += pending_.size();
+  if (!pending_.empty()) sink_.on_request_abandoned(role_, pending_.size());
+  pending_.clear();
+  // Which responses are still owed is unknown as well.
+  evicted_unanswered_ = 0;
+}
+
+}  // namespace redeye::protocols::http
