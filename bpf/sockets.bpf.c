@@ -95,7 +95,7 @@ struct {
 } data_events SEC(".maps");
 
 #define CAPTURE_MASK (REDEYE_CAPTURE_MAX - 1)
-#define MAX_IOVECS 4
+#define MAX_IOVECS 16 /* writev of chunked bodies: header, size, data, CRLF per chunk */
 #define MAX_MMSGS 4
 
 static __always_inline __u64 conn_key(__u32 tgid, int fd)

@@ -12,6 +12,7 @@ BUILD_PACKAGES=(
 # Tools the kernel tests drive: workloads and ground truth.
 TEST_PACKAGES=(
   python3 curl iproute2 nftables util-linux coreutils procps
+  nginx-light wrk openssl nodejs python3-boto3
 )
 
 want=("${BUILD_PACKAGES[@]}")
