@@ -36,7 +36,7 @@ struct conn {
 	__u8 role;
 	__u8 state;
 	__u8 attempts;
-	__u8 pad;
+	__u8 tls; /* bytes move through SSL_read/SSL_write: plaintext comes from the uprobes */
 	__u16 family;
 	__u16 peer_port;
 	__u16 local_port;
@@ -132,6 +132,55 @@ static __always_inline struct conn *open_conn(__u64 key, int fd, __u8 role)
 	return bpf_map_lookup_elem(&conns, &key);
 }
 
+/* ---- TLS: plaintext from OpenSSL's SSL_read / SSL_write ------------------
+ *
+ * The uprobes stash the call per thread; the read/write syscall the library
+ * makes inside the call names the socket (ssl -> fd), and the return probe
+ * sends the plaintext as if the process had written it to the socket. */
+
+struct ssl_call {
+	__u64 ssl;
+	__u64 buf;
+	__u64 size_out; /* SSL_*_ex: where the byte count is written */
+	__u64 enter_ns;
+	__u32 dir;
+	__u32 ex;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct ssl_call);
+} ssl_calls SEC(".maps");
+
+/* SSL * -> conn key; LRU: SSL objects freed without notice age out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u64);
+} ssl_conn SEC(".maps");
+
+/* Inside an SSL call: learn which socket the SSL object uses, and turn the
+ * connection into a TLS one (its ciphertext is never parsed). */
+static __always_inline int in_ssl_call(__u64 id, __u64 key, struct conn *c)
+{
+	struct ssl_call *call = bpf_map_lookup_elem(&ssl_calls, &id);
+
+	if (!call)
+		return 0;
+	bpf_map_update_elem(&ssl_conn, &call->ssl, &key, BPF_ANY);
+	if (!c->tls) {
+		/* the handshake went by as unknown bytes: start over on plaintext */
+		c->tls = 1;
+		c->state = CONN_INFERRING;
+		c->attempts = 0;
+		c->position[0] = c->position[1] = 0;
+	}
+	return 1;
+}
+
 static __always_inline void enter_io(int fd, const void *buf, __u32 kind, __u32 count)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -148,7 +197,7 @@ static __always_inline void enter_io(int fd, const void *buf, __u32 kind, __u32 
 		if (!c)
 			return;
 	}
-	if (c->state == CONN_IGNORED)
+	if (in_ssl_call(id, key, c) || c->tls || c->state == CONN_IGNORED)
 		return;
 	a.buf = (__u64)buf;
 	a.enter_ns = bpf_ktime_get_ns();
@@ -462,5 +511,91 @@ SEC("tracepoint/syscalls/sys_enter_dup3")
 int enter_dup3(struct trace_event_raw_sys_enter *ctx)
 {
 	forget_fd((int)ctx->args[1]);
+	return 0;
+}
+
+static __always_inline void ssl_enter(void *ssl, const void *buf, __u32 dir, void *size_out, __u32 ex)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct ssl_call call = {};
+
+	if ((__u32)(id >> 32) == self_tgid)
+		return;
+	call.ssl = (__u64)ssl;
+	call.buf = (__u64)buf;
+	call.size_out = (__u64)size_out;
+	call.enter_ns = bpf_ktime_get_ns();
+	call.dir = dir;
+	call.ex = ex;
+	if (bpf_map_update_elem(&ssl_calls, &id, &call, BPF_ANY))
+		count_lost(REDEYE_LOST_MAP_FULL);
+}
+
+static __always_inline void ssl_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct ssl_call *callp = bpf_map_lookup_elem(&ssl_calls, &id);
+	struct ssl_call call;
+	struct io_args a = {};
+	struct conn *c;
+	__u64 *key, bytes = 0;
+
+	if (!callp)
+		return;
+	call = *callp;
+	bpf_map_delete_elem(&ssl_calls, &id);
+	if (call.ex) {
+		/* SSL_read_ex / SSL_write_ex return 1 and store the count */
+		if (ret != 1 || bpf_probe_read_user(&bytes, sizeof(bytes), (void *)call.size_out))
+			return;
+	} else {
+		if (ret <= 0)
+			return;
+		bytes = ret;
+	}
+	key = bpf_map_lookup_elem(&ssl_conn, &call.ssl);
+	if (!key)
+		return;
+	c = bpf_map_lookup_elem(&conns, key);
+	if (!c || !c->tls || c->state == CONN_IGNORED)
+		return;
+	a.buf = call.buf;
+	a.enter_ns = call.enter_ns;
+	a.fd = (__s32)(*key & 0xffffffff);
+	emit_buffer(c, &a, call.dir, (void *)call.buf, bytes);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_enter, void *ssl, const void *buf, int num)
+{
+	ssl_enter(ssl, buf, REDEYE_SEND, NULL, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_enter, void *ssl, void *buf, int num)
+{
+	ssl_enter(ssl, buf, REDEYE_RECV, NULL, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_ex_enter, void *ssl, const void *buf, __u64 num, __u64 *written)
+{
+	ssl_enter(ssl, buf, REDEYE_SEND, written, 1);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_ex_enter, void *ssl, void *buf, __u64 num, __u64 *readbytes)
+{
+	ssl_enter(ssl, buf, REDEYE_RECV, readbytes, 1);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_exit_ret, long ret)
+{
+	ssl_exit(ret);
 	return 0;
 }

@@ -30,6 +30,13 @@ http {{
   uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
   keepalive_requests 1000000;
   server {{
+    listen 127.0.0.1:{tls_port} ssl;
+    ssl_certificate {dir}/cert.pem;
+    ssl_certificate_key {dir}/key.pem;
+    location / {{ return 200 "secure\\n"; }}
+    location /secret-missing {{ return 404; }}
+  }}
+  server {{
     listen 127.0.0.1:{port};
     location / {{ return 200 "hello\\n"; }}
     location /missing {{ return 404; }}
@@ -61,8 +68,13 @@ class Nginx:
         harness.require_tool("nginx")
         self.dir = tempfile.mkdtemp(prefix="redeye-nginx-")
         self.port = harness.free_port()
+        self.tls_port = harness.free_port()
+        harness.require_tool("openssl")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=localhost", "-keyout", os.path.join(self.dir, "key.pem"),
+                        "-out", os.path.join(self.dir, "cert.pem")], check=True, capture_output=True, timeout=60)
         with open(os.path.join(self.dir, "nginx.conf"), "w") as f:
-            f.write(NGINX_CONF.format(dir=self.dir, port=self.port))
+            f.write(NGINX_CONF.format(dir=self.dir, port=self.port, tls_port=self.tls_port))
         self.proc = subprocess.Popen(["nginx", "-c", os.path.join(self.dir, "nginx.conf"), "-p", self.dir],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 10
@@ -97,7 +109,7 @@ class HttpRed(unittest.TestCase):
         harness.require_root()
         cls.agent = Agent(*rule("pyserver", "pyserver"), *rule("nodeserver", "nodeserver"),
                           *rule("nodeclient", "nodeclient"), *rule("pipeliner", "pipeliner"),
-                          "--http-max-routes", "50")
+                          "--http-max-routes", "50", "--http-source", "header:X-User-Id")
         cls.agent.start()
         cls.nginx = Nginx()
 
@@ -217,6 +229,33 @@ class HttpRed(unittest.TestCase):
                                  http_route="/chunked"), 12 * 32)
         self.wait_equal(lambda m: client_count(m, "nodeclient", server_address=f"127.0.0.1:{port}"), 16,
                         "node client requests")
+
+    def test_https_counted_like_http(self):
+        before = self.nginx.log_counts()
+        url = f"https://127.0.0.1:{self.nginx.tls_port}"
+        for path, n in (("/secure/1", 6), ("/secret-missing", 2)):
+            for _ in range(n):
+                subprocess.run(["curl", "-sk", "-o", "/dev/null", url + path], check=True, timeout=10)
+        time.sleep(0.5)
+        truth = self.nginx.log_counts() - before
+        self.assertEqual(truth, collections.Counter({"200": 6, "404": 2}))
+        self.wait_equal(lambda m: server_count(m, "nginx", http_route="/secure/{id}"), 6, "HTTPS requests at nginx")
+        m = self.wait_equal(lambda m: server_count(m, "nginx", http_route="/secret-missing"), 2, "HTTPS 404s")
+        self.assertEqual(server_count(m, "nginx", http_route="/secret-missing", http_response_status_code="404"), 2)
+        self.wait_equal(lambda m: client_count(m, "curl", server_address=f"127.0.0.1:{self.nginx.tls_port}"), 8,
+                        "HTTPS requests at curl")
+
+    def test_requests_per_source_header(self):
+        url = f"http://127.0.0.1:{self.nginx.port}/who"
+        for user, n in (("alice", 4), ("bob", 2)):
+            for _ in range(n):
+                subprocess.run(["curl", "-s", "-o", "/dev/null", "-H", f"X-User-Id: {user}", url], check=True,
+                               timeout=10)
+        key = "http_server_requests_by_source_total"
+        self.wait_equal(lambda m: m.value(key, service_name="nginx", http_request_source="alice"), 4, "alice")
+        m = self.wait_equal(lambda m: m.value(key, service_name="nginx", http_request_source="bob"), 2, "bob")
+        # the header's value is the only thing exported; nothing else of the request
+        self.assertNotIn("X-User-Id", m.text)
 
     def test_route_cardinality_is_capped(self):
         # 10 000 distinct paths of words (not ids): far more routes than the cap of 50

@@ -55,6 +55,11 @@ std::string probe_name(const char* section) {
   return slash == std::string::npos ? s : s.substr(slash + 1);
 }
 
+bool is_manual_uprobe(const char* section) {
+  const std::string s = section ? section : "";
+  return s == "uprobe" || s == "uretprobe";
+}
+
 // The last meaningful line libbpf printed, trimmed: the reason to show.
 std::string summarize(const std::string& messages, int err) {
   std::string reason;
@@ -182,8 +187,10 @@ bool LoadedObject::try_load(const Names& enabled, const Names& refused, std::str
     bool on = contains(enabled, pname);
     bpf_program__set_autoload(prog, on);
     if (on || contains(refused, pname)) {
-      ProbeStatus status{probe_name(bpf_program__section_name(prog)), pname, false, ""};
+      const char* section = bpf_program__section_name(prog);
+      ProbeStatus status{is_manual_uprobe(section) ? pname : probe_name(section), pname, false, ""};
       if (!on) status.error = "refused by the kernel at load";
+      else if (is_manual_uprobe(section)) status.error = "no library found to attach to";
       probes_.push_back(status);
     }
   }
@@ -219,7 +226,7 @@ LoadedObject::Names LoadedObject::refused_alone(const Names& enabled) {
 
 void LoadedObject::attach_all() {
   for (auto& status : probes_) {
-    if (!status.error.empty()) continue;
+    if (!status.error.empty()) continue;  // refused, or a uprobe waiting for its library
     bpf_program* prog = bpf_object__find_program_by_name(ops_.object(skel_), status.program.c_str());
     take_libbpf_messages();
     bpf_link* link = prog ? bpf_program__attach(prog) : nullptr;
@@ -231,6 +238,35 @@ void LoadedObject::attach_all() {
     links_.push_back(link);
     status.attached = true;
   }
+}
+
+bool LoadedObject::attach_uprobe(const std::string& program, const std::string& binary,
+                                 const std::string& function, bool retprobe, std::string& error) {
+  if (!skel_) {
+    error = "object not loaded";
+    return false;
+  }
+  bpf_program* prog = bpf_object__find_program_by_name(ops_.object(skel_), program.c_str());
+  if (!prog) {
+    error = "no program " + program;
+    return false;
+  }
+  LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe, .func_name = function.c_str());
+  take_libbpf_messages();
+  bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1 /* every process */, binary.c_str(), 0, &opts);
+  if (!link) {
+    int err = errno;
+    error = summarize(take_libbpf_messages(), err ? err : ENOENT);
+    return false;
+  }
+  links_.push_back(link);
+  for (auto& status : probes_) {
+    if (status.program == program) {
+      status.attached = true;
+      status.error.clear();
+    }
+  }
+  return true;
 }
 
 int LoadedObject::map_fd(const char* map_name) const {

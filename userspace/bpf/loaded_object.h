@@ -58,6 +58,12 @@ class LoadedObject {
   const std::string& load_error() const { return load_error_; }
   const std::vector<ProbeStatus>& probes() const { return probes_; }
 
+  // Uprobe programs (section "uprobe"/"uretprobe" with no target) are not
+  // attached at load: the caller names the library and function. Their
+  // probe name is the program name; attached once any target worked.
+  bool attach_uprobe(const std::string& program, const std::string& binary, const std::string& function,
+                     bool retprobe, std::string& error);
+
   // -1 when not loaded or no such map.
   int map_fd(const char* map_name) const;
   bpf_map* map(const char* map_name) const;

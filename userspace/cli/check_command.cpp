@@ -1,6 +1,7 @@
 #include <cstdio>
 
 #include "bpf/probe_set.h"
+#include "capture/tls_attacher.h"
 #include "cli/commands.h"
 #include "cli/preflight.h"
 
@@ -23,6 +24,7 @@ int run_check(const CheckOptions& options) {
   size_t attached = 0, total = 0;
   if (can_run) {
     bpf::ProbeSet probes;
+    capture::TlsAttacher(probes.sockets()).attach_new(capture::find_libssl());
     for (const auto* object : probes.all()) {
       if (!object->loaded()) {
         std::printf("  %-36s FAIL  object not loaded: %s\n", (object->name() + ":*").c_str(),

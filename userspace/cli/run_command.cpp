@@ -9,6 +9,7 @@
 #include "bpf/probe_set.h"
 #include "bpf/ring_poller.h"
 #include "capture/connection_table.h"
+#include "capture/tls_attacher.h"
 #include "metrics/http/http_metrics.h"
 #include "protocols/protocol.h"
 #include "cli/commands.h"
@@ -58,6 +59,8 @@ class ShutdownSignals {
 // been closed in a way the kernel side did not see, e.g. by exit).
 constexpr uint64_t kIdleConnectionNs = 15ULL * 60 * 1000000000;
 
+constexpr std::chrono::seconds kTlsScanInterval{60};
+
 uint64_t monotonic_ns() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -89,6 +92,18 @@ int run_agent(const RunOptions& options) {
     return 1;
   }
 
+  // Bind first: a taken port should fail in milliseconds, not after loading.
+  auto registry = std::make_shared<prometheus::Registry>();
+  exporters::HealthState health;
+  health.tick();
+  std::unique_ptr<exporters::HttpExporter> exporter;
+  try {
+    exporter = std::make_unique<exporters::HttpExporter>(options.listen, registry, health);
+  } catch (const exporters::ListenError& e) {
+    log_error(e.what());
+    return 1;
+  }
+
   bpf::install_libbpf_logger();
   bpf::ProbeSet probes(bpf::ProbeSettings{options.capture_bytes});
   for (const auto* object : probes.all()) {
@@ -98,7 +113,7 @@ int run_agent(const RunOptions& options) {
     }
     for (const auto& p : object->probes()) {
       if (p.attached) log_debug("attached ", object->name(), ":", p.probe, " (", p.program, ")");
-      else log_warn("probe ", object->name(), ":", p.probe, " not attached: ", p.error);
+      else if (p.program.rfind("ssl_", 0) != 0) log_warn("probe ", object->name(), ":", p.probe, " not attached: ", p.error);
     }
   }
   if (!probes.any_attached()) {
@@ -106,7 +121,6 @@ int run_agent(const RunOptions& options) {
     return 1;
   }
 
-  auto registry = std::make_shared<prometheus::Registry>();
   proc::ProcessTable table(proc::ProcFs(), proc::ServiceResolver(options.service_rules), options.max_services);
   table.scan();
 
@@ -121,6 +135,8 @@ int run_agent(const RunOptions& options) {
   protocols::ProtocolRegistry protocol_registry;
   protocols::register_builtin_protocols(protocol_registry, protocols::ProtocolOptions{options.http.source_header});
   capture::ConnectionTable connections(protocol_registry, http);
+  capture::TlsAttacher tls(probes.sockets());
+  tls.attach_new(capture::find_libssl());
   poller.add(probes.sockets().map_fd("data_events"),
              [&](const void* data, size_t size) { connections.on_event(data, size); });
   metrics::ProcEvents events(*registry, probes.proc(), table, poller, [&](uint32_t tgid) {
@@ -130,15 +146,6 @@ int run_agent(const RunOptions& options) {
   std::vector<metrics::Collector*> kernel_collectors{&sched, &block, &tcp, &self};
   std::vector<metrics::Collector*> proc_collectors{&procfs, &pressure};
 
-  exporters::HealthState health;
-  health.tick();
-  std::unique_ptr<exporters::HttpExporter> exporter;
-  try {
-    exporter = std::make_unique<exporters::HttpExporter>(options.listen, registry, health);
-  } catch (const exporters::ListenError& e) {
-    log_error(e.what());
-    return 1;
-  }
   log_info("serving metrics on http://", options.listen, "/metrics (", table.size(), " processes, ",
            options.service_rules.size(), " service rules)");
 
@@ -150,6 +157,7 @@ int run_agent(const RunOptions& options) {
   const auto interval = to_ms(options.interval_seconds);
   const auto proc_interval = to_ms(options.proc_interval_seconds);
   auto next_kernel = Clock::now() + interval, next_proc = Clock::now() + proc_interval;
+  auto next_tls_scan = Clock::now() + kTlsScanInterval;
   int signo = 0;
   while ((signo = signals.pending()) == 0) {
     poller.poll(100);
@@ -158,6 +166,11 @@ int run_agent(const RunOptions& options) {
     if (now >= next_proc) {
       table.scan();
       for (auto* c : proc_collectors) c->collect();
+      if (now >= next_tls_scan) {
+        // new containers may bring their own libssl
+        tls.attach_new(capture::find_libssl());
+        next_tls_scan = now + kTlsScanInterval;
+      }
       self.set_service_names(table.services(), table.services_overflowed());
       next_proc = now + proc_interval;
     }

@@ -87,7 +87,8 @@ HttpMetrics::HttpMetrics(prometheus::Registry& registry, proc::ProcessTable& tab
                        .Register(registry)),
       s3_bytes_(prometheus::BuildCounter()
                     .Name("s3_client_transferred_bytes_total")
-                    .Help("Object bytes uploaded to and downloaded from S3 by the service")
+                    .Help("Object bytes uploaded to S3 (PutObject, UploadPart bodies) and downloaded from it (successful "
+                          "GetObject bodies) by the service")
                     .Register(registry)) {
   for (const auto& h : options.s3_hosts) s3_hosts_.insert(lower(h));
 }
@@ -180,10 +181,17 @@ void HttpMetrics::observe_s3(const std::string& service, const protocols::Record
             {"http_response_status_code", std::to_string(h.status)}},
            http_duration_bounds())
       .Observe(seconds_between(r.request_ns, r.response_ns));
-  if (h.request_body_bytes)
+  // Object bytes only: the bodies of the operations that carry object data.
+  // Other bodies are S3's own documents (a listing's XML, a multipart
+  // completion's part list, an error), not objects. An upload's body was
+  // sent whatever the answer; a download's body is the object only when the
+  // answer is a success (200, or 206 for a range), an error document otherwise.
+  const bool uploads_object = op->operation == "PutObject" || op->operation == "UploadPart";
+  const bool downloads_object = op->operation == "GetObject" && h.status >= 200 && h.status < 300;
+  if (uploads_object && h.request_body_bytes)
     s3_bytes_.Add({{"service_name", service}, {"direction", "upload"}})
         .Increment(static_cast<double>(h.request_body_bytes));
-  if (h.response_body_bytes && h.method != "HEAD")
+  if (downloads_object && h.response_body_bytes)
     s3_bytes_.Add({{"service_name", service}, {"direction", "download"}})
         .Increment(static_cast<double>(h.response_body_bytes));
 }
