@@ -138,6 +138,8 @@ static __always_inline struct conn *open_conn(__u64 key, int fd, __u8 role)
  * makes inside the call names the socket (ssl -> fd), and the return probe
  * sends the plaintext as if the process had written it to the socket. */
 
+#define SSL_HANDSHAKE 2 /* ssl_call.dir of a handshake: names the socket, moves no data */
+
 struct ssl_call {
 	__u64 ssl;
 	__u64 buf;
@@ -544,6 +546,8 @@ static __always_inline void ssl_exit(long ret)
 		return;
 	call = *callp;
 	bpf_map_delete_elem(&ssl_calls, &id);
+	if (call.dir == SSL_HANDSHAKE)
+		return;
 	if (call.ex) {
 		/* SSL_read_ex / SSL_write_ex return 1 and store the count */
 		if (ret != 1 || bpf_probe_read_user(&bytes, sizeof(bytes), (void *)call.size_out))
@@ -590,6 +594,38 @@ SEC("uprobe")
 int BPF_KPROBE(ssl_read_ex_enter, void *ssl, void *buf, __u64 num, __u64 *readbytes)
 {
 	ssl_enter(ssl, buf, REDEYE_RECV, readbytes, 1);
+	return 0;
+}
+
+/*
+ * The handshake names the socket before any data moves: with TLS 1.3 the
+ * first request often arrives with the handshake and SSL_read then returns
+ * it without a syscall, and a reused SSL object would otherwise still point
+ * at its previous connection.
+ */
+SEC("uprobe")
+int BPF_KPROBE(ssl_handshake_enter, void *ssl)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct ssl_call call = {};
+
+	if ((__u32)(id >> 32) == self_tgid)
+		return 0;
+	call.ssl = (__u64)ssl;
+	call.dir = SSL_HANDSHAKE;
+	/* inside SSL_read/SSL_write (renegotiation) the outer call stays */
+	bpf_map_update_elem(&ssl_calls, &id, &call, BPF_NOEXIST);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_handshake_exit, long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct ssl_call *call = bpf_map_lookup_elem(&ssl_calls, &id);
+
+	if (call && call->dir == SSL_HANDSHAKE)
+		bpf_map_delete_elem(&ssl_calls, &id);
 	return 0;
 }
 

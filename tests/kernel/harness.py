@@ -133,9 +133,17 @@ class Agent:
     def get(self, path):
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
-                return r.status, r.read().decode()
+                return r.status, self._text(r.read())
         except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
+            return e.code, self._text(e.read())
+
+    @staticmethod
+    def _text(body):
+        try:
+            return body.decode()
+        except UnicodeDecodeError as e:
+            start = body.rfind(b"\n", 0, e.start) + 1
+            raise AssertionError(f"the agent served invalid UTF-8: {body[start:e.end + 80]!r}") from None
 
     def metrics(self):
         status, body = self.get("/metrics")

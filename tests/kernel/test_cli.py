@@ -22,7 +22,8 @@ PROBES = [
                                                 "recvmsg", "sendmsg", "recvmmsg", "sendmmsg", "sendfile64",
                                                 "connect") for edge in ("enter", "exit")] + [
     "sockets:sys_exit_accept4", "sockets:sys_exit_accept", "sockets:sys_enter_close", "sockets:sys_enter_dup2",
-    "sockets:sys_enter_dup3",
+    "sockets:sys_enter_dup3", "sockets:ssl_write_enter", "sockets:ssl_read_enter", "sockets:ssl_write_ex_enter",
+    "sockets:ssl_read_ex_enter", "sockets:ssl_exit_ret", "sockets:ssl_handshake_enter", "sockets:ssl_handshake_exit",
 ]
 # Program names as bpftool shows them (truncated to 15 characters).
 PROGRAM_NAMES = {"on_set_state", "on_retransmit", "on_kfree_skb", "on_exec", "sched_switch_bt", "block_rq_issue_"}

@@ -29,6 +29,7 @@ http {{
   client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy; fastcgi_temp_path {dir}/fcgi;
   uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
   keepalive_requests 1000000;
+  sendfile on;
   server {{
     listen 127.0.0.1:{tls_port} ssl;
     ssl_certificate {dir}/cert.pem;
@@ -40,10 +41,14 @@ http {{
     listen 127.0.0.1:{port};
     location / {{ return 200 "hello\\n"; }}
     location /missing {{ return 404; }}
+    location /files/ {{ alias {dir}/files/; }}
     location /error {{ return 500; }}
   }}
 }}
 """
+
+BIG_FILE = 5 * 1024 * 1024 + 123  # a 3D model of a few MB, served with sendfile
+BIG_UPLOAD = 3 * 1024 * 1024
 
 WRK_SCRIPT = """
 local paths = {"/orders/1", "/orders/2", "/missing/a", "/error", "/"}
@@ -73,6 +78,10 @@ class Nginx:
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                         "-subj", "/CN=localhost", "-keyout", os.path.join(self.dir, "key.pem"),
                         "-out", os.path.join(self.dir, "cert.pem")], check=True, capture_output=True, timeout=60)
+        os.chmod(self.dir, 0o755)  # workers run as nobody
+        os.mkdir(os.path.join(self.dir, "files"))
+        with open(os.path.join(self.dir, "files", "model.stl"), "wb") as f:
+            f.write(os.urandom(BIG_FILE))
         with open(os.path.join(self.dir, "nginx.conf"), "w") as f:
             f.write(NGINX_CONF.format(dir=self.dir, port=self.port, tls_port=self.tls_port))
         self.proc = subprocess.Popen(["nginx", "-c", os.path.join(self.dir, "nginx.conf"), "-p", self.dir],
@@ -181,15 +190,22 @@ class HttpRed(unittest.TestCase):
         self.assertEqual(server.stdout.readline().strip(), "listening")
         url = f"http://127.0.0.1:{port}"
         plan = [("GET", "/items/7", 7), ("GET", "/fail", 3), ("POST", "/items", 4), ("GET", "/sleep50", 10),
-                ("GET", "/close-delimited", 2)]
+                ("GET", "/close-delimited", 2), ("PUT", "/upload", 1)]
         for method, path, n in plan:
             for _ in range(n):
                 args = ["curl", "-s", "-o", "/dev/null", "-X", method, url + path]
                 if method == "POST":
                     args += ["--data-binary", "x" * 100]
+                if method == "PUT":
+                    big = os.path.join(tempfile.gettempdir(), "redeye-upload.bin")
+                    with open(big, "wb") as f:
+                        f.write(b"u" * BIG_UPLOAD)
+                    args += ["-H", "Expect:", "--data-binary", "@" + big]
                 subprocess.run(args, check=True, timeout=10)
         svc = "pyserver"
-        self.wait_equal(lambda m: server_count(m, svc), 26, "python server requests")
+        self.wait_equal(lambda m: server_count(m, svc), 27, "python server requests")
+        self.assertEqual(self.agent.metrics().value("http_server_request_body_size_bytes_sum", service_name=svc,
+                                                    http_route="/upload"), BIG_UPLOAD)
         m = self.agent.metrics()
         self.assertEqual(server_count(m, svc, http_request_method="GET", http_response_status_code="200",
                                       http_route="/items/{id}"), 7)
@@ -207,7 +223,7 @@ class HttpRed(unittest.TestCase):
         self.assertAlmostEqual(mean, 0.050, delta=0.0025)
         self.assertEqual(m.value("http_server_active_requests", service_name=svc), 0)
         # curl's side of the same requests
-        self.assertGreaterEqual(client_count(m, "curl", server_address=f"127.0.0.1:{port}"), 26)
+        self.assertGreaterEqual(client_count(m, "curl", server_address=f"127.0.0.1:{port}"), 27)
 
     def test_node_chunked_keepalive(self):
         harness.require_tool("node")
@@ -229,6 +245,17 @@ class HttpRed(unittest.TestCase):
                                  http_route="/chunked"), 12 * 32)
         self.wait_equal(lambda m: client_count(m, "nodeclient", server_address=f"127.0.0.1:{port}"), 16,
                         "node client requests")
+
+    def test_bodies_of_many_megabytes(self):
+        url = f"http://127.0.0.1:{self.nginx.port}/files/model.stl"
+        for _ in range(3):
+            r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{size_download}", url], check=True,
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(int(r.stdout), BIG_FILE)
+        route = dict(service_name="nginx", http_route="/files/model.stl")
+        m = self.wait_equal(lambda m: m.value("http_server_request_duration_seconds_count", **route), 3, "downloads")
+        self.assertEqual(m.value("http_server_response_body_size_bytes_sum", **route), 3 * BIG_FILE)
+        self.assertEqual(client_count(m, "curl", server_address=f"127.0.0.1:{self.nginx.port}") > 0, True)
 
     def test_https_counted_like_http(self):
         before = self.nginx.log_counts()

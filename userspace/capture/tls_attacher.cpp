@@ -25,6 +25,7 @@ constexpr Hook kHooks[] = {
     {"ssl_read_enter", "SSL_read", false},         {"ssl_exit_ret", "SSL_read", true},
     {"ssl_write_ex_enter", "SSL_write_ex", false}, {"ssl_exit_ret", "SSL_write_ex", true},
     {"ssl_read_ex_enter", "SSL_read_ex", false},   {"ssl_exit_ret", "SSL_read_ex", true},
+    {"ssl_handshake_enter", "SSL_do_handshake", false}, {"ssl_handshake_exit", "SSL_do_handshake", true},
 };
 
 }  // namespace

@@ -17,6 +17,15 @@ std::string lower(std::string_view s) {
   return out;
 }
 
+// Label values from request bytes (Host, a source header): printable ASCII
+// only and bounded, so that no request can break the exposition format.
+std::string label_safe(std::string_view value, size_t max_bytes = 128) {
+  std::string out;
+  out.reserve(std::min(value.size(), max_bytes));
+  for (char c : value.substr(0, max_bytes)) out.push_back(c >= 0x21 && c <= 0x7e ? c : '_');
+  return out;
+}
+
 double seconds_between(uint64_t start_ns, uint64_t end_ns) {
   return end_ns > start_ns ? static_cast<double>(end_ns - start_ns) * 1e-9 : 0.0;
 }
@@ -143,7 +152,7 @@ void HttpMetrics::observe_server(const std::string& service, const capture::Conn
   response_body_.Add(by_route, body_size_bounds()).Observe(static_cast<double>(h.response_body_bytes));
 
   std::string source;
-  if (!options_.source_header.empty()) source = h.source.empty() ? "_none" : h.source;
+  if (!options_.source_header.empty()) source = h.source.empty() ? "_none" : label_safe(h.source);
   else if (options_.source_client_address) source = peer_host(conn.peer);
   if (!source.empty())
     by_source_
@@ -158,7 +167,7 @@ void HttpMetrics::observe_client(const std::string& service, const capture::Conn
   const auto& h = *r.http;
   // The Host header names the server as the client meant it; the socket's
   // peer address when there is none (HTTP/1.0).
-  const std::string address = address_cap_.admit(service, h.host.empty() ? conn.peer : lower(h.host));
+  const std::string address = address_cap_.admit(service, h.host.empty() ? conn.peer : label_safe(lower(h.host)));
   client_duration_
       .Add({{"service_name", service},
             {"http_request_method", method_label(h.method)},

@@ -1,0 +1,994 @@
+#!/usr/bin/env python3
+"""HTTP overhead of the redeye agent: nginx under wrk keep-alive load.
+
+Rounds alternate A (no agent) and B (a fresh `redeye run` with default
+settings), A B A B ..., so that slow drifts of the machine hit both sides
+alike. Per round: wrk's requests/s, p50 and p99; nginx's, wrk's and the
+whole machine's CPU; for B rounds also the agent's CPU, peak RSS and its
+own count of nginx's requests against wrk's.
+
+Run it through http_overhead.sh (checks tools and root, cleans up even when
+this process is killed). Python 3 standard library only.
+"""
+import argparse
+import datetime
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+TARGET_LOSS_PCT = 3.0
+SECTION = "http_overhead"
+BPF_SECTION = "http_overhead_bpf"
+
+NGINX_CONF = """\
+worker_processes 2;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+daemon off;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy; fastcgi_temp_path {dir}/fcgi;
+  uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{ return 200 "hello\\n"; }}
+  }}
+}}
+"""
+
+
+class Interrupted(Exception):
+    pass
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ---------------------------------------------------------------- processes
+
+class Children:
+    """Everything this script starts, each in its own process group; the
+    groups are also listed in WORKDIR/pgids for the shell wrapper's trap."""
+
+    def __init__(self, workdir):
+        self.procs = []
+        self.pgid_file = os.path.join(workdir, "pgids")
+
+    def start(self, argv, **kw):
+        p = subprocess.Popen(argv, start_new_session=True, **kw)
+        self.procs.append(p)
+        with open(self.pgid_file, "a") as f:
+            f.write(f"{p.pid}\n")
+        return p
+
+    @staticmethod
+    def stop(p, timeout=10):
+        """SIGTERM to the group, SIGKILL after timeout. Returns the exit code."""
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                p.wait(5)
+        # workers left behind by a master that died
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        return p.returncode
+
+    def stop_all(self):
+        for p in reversed(self.procs):
+            try:
+                self.stop(p, timeout=5)
+            except Exception as e:  # keep stopping the others
+                print(f"warning: stopping pid {p.pid}: {e}", file=sys.stderr)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} not listening on 127.0.0.1:{port} after {timeout}s")
+
+
+# -------------------------------------------------------------------- /proc
+
+def proc_cpu(pid):
+    """(utime, stime) in seconds of one process (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state): utime is field 14, stime field 15
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
+def children_of(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid:
+            out.append(int(d))
+    return out
+
+
+def group_cpu(pids):
+    u = s = 0.0
+    for pid in pids:
+        try:
+            a, b = proc_cpu(pid)
+        except OSError:
+            continue
+        u += a
+        s += b
+    return u, s
+
+
+def thread_cpu(pid):
+    """{thread name: utime+stime seconds} summed by name."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                raw = f.read()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw.rsplit(")", 1)[1].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
+def status_kb(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def system_cpu():
+    """(busy, total, user+nice+system) jiffies of the whole machine."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    total = sum(v[:8])  # guest time is already in user
+    idle = v[3] + v[4]
+    return total - idle, total, v[0] + v[1] + v[2]
+
+
+class ForeignWatch:
+    """Samples, while the load runs, whether another 'redeye run' exists:
+    its probes would trace this benchmark's nginx and wrk too."""
+
+    def __init__(self, own):
+        self.own = own
+        self.seen = {}
+        self.stop_ev = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def loop(self):
+        while not self.stop_ev.is_set():
+            for pid, cmd in other_agents(self.own):
+                self.seen[pid] = cmd
+            self.stop_ev.wait(0.5)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_ev.set()
+        self.thread.join(5)
+
+
+def other_agents(own=frozenset()):
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) in own or int(d) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{d}/comm") as f:
+                comm = f.read().strip()
+            if comm != "redeye":
+                continue
+            with open(f"/proc/{d}/cmdline") as f:
+                args = f.read().split("\0")
+        except OSError:
+            continue
+        if len(args) > 1 and args[1] == "run":
+            out.append((int(d), " ".join(a for a in args if a)))
+    return out
+
+
+def bpf_prog_ids(pid):
+    ids = set()
+    fdinfo = f"/proc/{pid}/fdinfo"
+    for fd in os.listdir(fdinfo):
+        try:
+            with open(os.path.join(fdinfo, fd)) as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            continue
+    return ids
+
+
+def bpf_snapshot(pid):
+    """{prog id: (name, run_cnt, run_time_ns)} for the agent's programs."""
+    ids = bpf_prog_ids(pid)
+    out = subprocess.run(["bpftool", "prog", "show", "--json"], capture_output=True, text=True,
+                         timeout=30, check=True).stdout
+    snap = {}
+    for p in json.loads(out):
+        if p.get("id") in ids:
+            snap[p["id"]] = (p.get("name", "?"), p.get("run_cnt", 0), p.get("run_time_ns", 0))
+    return snap
+
+
+# ---------------------------------------------------------------------- wrk
+
+_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text):
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
+    if not m:
+        raise ValueError(f"unknown wrk duration {text!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def parse_wrk(out):
+    r = {}
+    m = re.search(r"^\s*(\d+) requests in ([\d.]+)(us|ms|s|m)", out, re.M)
+    if not m:
+        raise RuntimeError("wrk output has no 'requests in' line:\n" + out)
+    r["requests"] = int(m.group(1))
+    r["elapsed_s"] = parse_duration(m.group(2) + m.group(3))
+    m = re.search(r"^Requests/sec:\s*([\d.]+)", out, re.M)
+    r["rps"] = float(m.group(1))
+    for pct in ("50", "75", "90", "99"):
+        m = re.search(rf"^\s*{pct}%\s+(\S+)", out, re.M)
+        r[f"p{pct}_s"] = parse_duration(m.group(1)) if m else None
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    r["socket_errors"] = sum(map(int, m.groups())) if m else 0
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    r["non_2xx"] = int(m.group(1)) if m else 0
+    return r
+
+
+# -------------------------------------------------------------------- agent
+
+def http_get(port, path, timeout=5):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)')
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def metric_sum(text, name, **labels):
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name):
+            continue
+        m = _SAMPLE.match(line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(_LABEL.findall(m.group(2) or ""))
+        if all(got.get(k) == v for k, v in labels.items()):
+            total += float(m.group(3))
+    return total
+
+
+class Agent:
+    def __init__(self, children, binary, extra_args, workdir, n):
+        self.children = children
+        self.port = free_port()
+        self.argv = [binary, "run", "--listen", f"127.0.0.1:{self.port}", *extra_args]
+        self.log_path = os.path.join(workdir, f"agent-{n}.log")
+        self.proc = None
+
+    def start(self, timeout=60):
+        with open(self.log_path, "w") as logf:
+            self.proc = self.children.start(self.argv, stdout=logf, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"agent exited with {self.proc.returncode}:\n{self.tail()}")
+            try:
+                if http_get(self.port, "/readyz", timeout=2)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"agent not ready after {timeout}s:\n{self.tail()}")
+
+    def metrics(self):
+        status, body = http_get(self.port, "/metrics", timeout=10)
+        if status != 200:
+            raise RuntimeError(f"agent /metrics answered {status}")
+        return body
+
+    def nginx_requests(self, text=None):
+        return metric_sum(text or self.metrics(), "http_server_request_duration_seconds_count",
+                          service_name="nginx")
+
+    def lost(self, text=None):
+        return metric_sum(text or self.metrics(), "redeye_events_lost_total")
+
+    def settle(self, timeout=15.0):
+        """Waits until the agent's nginx count stops moving: it collects
+        every second and drains the ring buffer behind the load."""
+        start = time.monotonic()
+        last, same = None, 0
+        while time.monotonic() - start < timeout:
+            text = self.metrics()
+            n = self.nginx_requests(text)
+            same = same + 1 if n == last else 0
+            last = n
+            if same >= 3 and time.monotonic() - start >= 1.5:
+                return text, time.monotonic() - start
+            time.sleep(0.5)
+        return text, time.monotonic() - start
+
+    def tail(self, n=20):
+        try:
+            with open(self.log_path) as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self):
+        rc = Children.stop(self.proc, timeout=15)
+        if rc not in (0, -signal.SIGTERM):
+            log(f"warning: agent exited with {rc} on SIGTERM:\n{self.tail()}")
+        return rc
+
+
+# ------------------------------------------------------------------- rounds
+
+def run_wrk(args, port, duration, children):
+    argv = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration}s", "--latency",
+            f"http://127.0.0.1:{port}/"]
+    p = children.start(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                       text=True)
+    timer = threading.Timer(duration + 30, lambda: Children.stop(p, timeout=2))
+    timer.start()
+    try:
+        out, err = p.communicate()
+    finally:
+        timer.cancel()
+    if p.returncode != 0:
+        raise RuntimeError(f"wrk exited with {p.returncode}: {err.strip()}")
+    return parse_wrk(out), out
+
+
+def run_round(args, kind, n, nginx, children, workdir):
+    r = {"kind": kind, "round": n}
+    agent = None
+    try:
+        if kind == "B":
+            agent = Agent(children, args.agent, args.agent_arg, workdir, n)
+            t0 = time.monotonic()
+            agent.start()
+            r["agent_ready_s"] = time.monotonic() - t0
+            base_text = agent.metrics()
+            base_count, base_lost = agent.nginx_requests(base_text), agent.lost(base_text)
+        time.sleep(args.pause)
+        own = frozenset([agent.proc.pid]) if agent else frozenset()
+        nginx_pids = [nginx.pid] + children_of(nginx.pid)
+        ng0 = group_cpu(nginx_pids)
+        sys0 = system_cpu()
+        if agent:
+            ag0 = proc_cpu(agent.proc.pid)
+            th0 = thread_cpu(agent.proc.pid)
+            bpf0 = bpf_snapshot(agent.proc.pid) if args.bpf_stats else None
+        ru0 = os.times()
+        with ForeignWatch(own) as watch:
+            wrk, out = run_wrk(args, nginx.port, args.duration, children)
+        ru1 = os.times()
+        sys1 = system_cpu()
+        ng1 = group_cpu(nginx_pids)
+        r["foreign_agents"] = sorted(watch.seen.values())
+        r.update(wrk)
+        r["wrk_user_s"] = ru1.children_user - ru0.children_user
+        r["wrk_sys_s"] = ru1.children_system - ru0.children_system
+        r["nginx_user_s"] = ng1[0] - ng0[0]
+        r["nginx_sys_s"] = ng1[1] - ng0[1]
+        r["machine_busy_pct"] = 100.0 * (sys1[0] - sys0[0]) / max(1, sys1[1] - sys0[1])
+        ours = r["wrk_user_s"] + r["wrk_sys_s"] + r["nginx_user_s"] + r["nginx_sys_s"]
+        if agent:
+            pid = agent.proc.pid
+            ag1 = proc_cpu(pid)
+            ours += sum(ag1) - sum(ag0)
+        # user+system CPU of every other process on the machine, in % of all CPUs
+        r["others_pct"] = max(0.0, 100.0 * ((sys1[2] - sys0[2]) / CLK_TCK - ours)
+                              / max(1e-9, (sys1[1] - sys0[1]) / CLK_TCK))
+        if agent:
+            if args.bpf_stats:
+                bpf1 = bpf_snapshot(pid)
+                r["bpf"] = {str(i): {"name": bpf1[i][0], "run_cnt": bpf1[i][1] - bpf0.get(i, (0, 0, 0))[1],
+                                     "run_time_ns": bpf1[i][2] - bpf0.get(i, (0, 0, 0))[2]} for i in bpf1}
+            text, settle_s = agent.settle()
+            ag2 = proc_cpu(pid)
+            th2 = thread_cpu(pid)
+            r["agent_user_s"] = ag1[0] - ag0[0]
+            r["agent_sys_s"] = ag1[1] - ag0[1]
+            r["agent_cpu_s"] = r["agent_user_s"] + r["agent_sys_s"]
+            r["agent_cpu_with_settle_s"] = sum(ag2) - sum(ag0)
+            r["settle_s"] = settle_s
+            r["agent_threads_cpu_s"] = {k: round(v - th0.get(k, 0.0), 3) for k, v in th2.items()
+                                        if v - th0.get(k, 0.0) > 0}
+            r["agent_hwm_kb"] = status_kb(pid, "VmHWM")
+            r["agent_rss_kb"] = status_kb(pid, "VmRSS")
+            r["agent_count"] = int(agent.nginx_requests(text) - base_count)
+            r["agent_lost"] = int(agent.lost(text) - base_lost)
+            r["agent_exit"] = agent.stop()
+            agent = None
+        return r
+    finally:
+        if agent:
+            agent.stop()
+
+
+def wait_for_no_agents(limit):
+    """Waits, at most limit seconds, until no other 'redeye run' exists:
+    its probes would trace nginx and wrk in the A rounds too. Returns the
+    seconds waited."""
+    start = time.monotonic()
+    others = other_agents()
+    if others:
+        log(f"another redeye agent is running (pid {others[0][0]}: {others[0][1]}); "
+            f"waiting up to {max(0, limit):.0f}s for it to end")
+    while others:
+        if time.monotonic() - start >= limit:
+            lines = "\n".join(f"  pid {pid}: {cmd}" for pid, cmd in others)
+            raise RuntimeError(f"other redeye agents are still running; their probes would trace the A rounds "
+                               f"too:\n{lines}\nstop them, or pass --allow-other-agents")
+        time.sleep(1)
+        others = other_agents()
+    return time.monotonic() - start
+
+
+def med(rounds, key):
+    vals = [r[key] for r in rounds if r.get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def summarize(args, rounds):
+    a = [r for r in rounds if r["kind"] == "A"]
+    b = [r for r in rounds if r["kind"] == "B"]
+    s = {}
+    s["rps_a"], s["rps_b"] = med(a, "rps"), med(b, "rps")
+    s["ratio"] = s["rps_b"] / s["rps_a"]
+    s["loss_pct"] = 100.0 * (1 - s["ratio"])
+    pairs = [100.0 * (1 - rb["rps"] / ra["rps"]) for ra, rb in zip(a, b)]
+    s["pair_loss_min"], s["pair_loss_max"] = min(pairs), max(pairs)
+    s["a_spread_pct"] = 100.0 * (max(r["rps"] for r in a) - min(r["rps"] for r in a)) / s["rps_a"]
+    for p in ("p50", "p99"):
+        s[f"{p}_a"], s[f"{p}_b"] = med(a, f"{p}_s"), med(b, f"{p}_s")
+    req_b = sum(r["requests"] for r in b)
+    req_a = sum(r["requests"] for r in a)
+    s["agent_cpu_s"] = sum(r["agent_cpu_s"] for r in b)
+    s["agent_cpu_with_settle_s"] = sum(r["agent_cpu_with_settle_s"] for r in b)
+    s["agent_cpu_per_10k"] = 1e4 * s["agent_cpu_s"] / req_b
+    s["agent_cpu_with_settle_per_10k"] = 1e4 * s["agent_cpu_with_settle_s"] / req_b
+    s["agent_cpu_pct_of_core"] = 100.0 * s["agent_cpu_s"] / sum(r["elapsed_s"] for r in b)
+    s["agent_hwm_mib"] = max(r["agent_hwm_kb"] for r in b) / 1024
+    s["counted"] = sum(r["agent_count"] for r in b)
+    s["total"] = req_b
+    s["counted_pct"] = 100.0 * s["counted"] / req_b
+    s["lost"] = sum(r["agent_lost"] for r in b)
+    for who in ("nginx", "wrk"):
+        for mode in ("user", "sys"):
+            s[f"{who}_{mode}_per_10k_a"] = 1e4 * sum(r[f"{who}_{mode}_s"] for r in a) / req_a
+            s[f"{who}_{mode}_per_10k_b"] = 1e4 * sum(r[f"{who}_{mode}_s"] for r in b) / req_b
+    s["busy_a"], s["busy_b"] = med(a, "machine_busy_pct"), med(b, "machine_busy_pct")
+    s["others_max_pct"] = max(r["others_pct"] for r in rounds)
+    s["errors"] = sum(r["socket_errors"] + r["non_2xx"] for r in rounds)
+    s["target_met"] = s["loss_pct"] <= TARGET_LOSS_PCT
+    threads = {}
+    for r in b:
+        for k, v in r["agent_threads_cpu_s"].items():
+            threads[k] = threads.get(k, 0.0) + v
+    s["agent_threads"] = dict(sorted(threads.items(), key=lambda kv: -kv[1]))
+    if args.bpf_stats:
+        progs = {}
+        for r in b:
+            for p in r["bpf"].values():
+                e = progs.setdefault(p["name"], [0, 0])
+                e[0] += p["run_cnt"]
+                e[1] += p["run_time_ns"]
+        s["bpf"] = sorted(((n, c, t) for n, (c, t) in progs.items() if c), key=lambda x: -x[2])
+        s["bpf_ns_per_request"] = sum(t for _, _, t in s["bpf"]) / req_b
+    return s
+
+
+# ------------------------------------------------------------------ reports
+
+def fmt_lat(sec):
+    if sec is None:
+        return "?"
+    return f"{sec * 1e6:.0f} µs" if sec < 1e-3 else f"{sec * 1e3:.2f} ms"
+
+
+def build_type(agent):
+    """The optimisation flags the agent's own sources were compiled with,
+    from compile_commands.json beside the binary."""
+    path = os.path.join(os.path.dirname(os.path.abspath(agent)), "compile_commands.json")
+    try:
+        with open(path) as f:
+            for entry in json.load(f):
+                if "/userspace/" in entry.get("file", ""):
+                    cmd = entry.get("command") or " ".join(entry.get("arguments", []))
+                    flags = sorted(set(re.findall(r"(?<!\S)-O\w*", cmd)))
+                    return " ".join(flags) or "no -O flag"
+    except (OSError, ValueError):
+        pass
+    return "unknown flags"
+
+
+def machine_info(args):
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    with open("/proc/meminfo") as f:
+        mem_gib = int(f.readline().split()[1]) / 1024 / 1024
+    nginx_v = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip().split("/")[-1]
+    wrk_v = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+    wrk_v = (wrk_v.stdout + wrk_v.stderr).split()[1] if (wrk_v.stdout + wrk_v.stderr).split()[1:] else "?"
+    try:
+        rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        rev = rev + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.TimeoutExpired):
+        rev = "?"
+    return {
+        "nproc": os.cpu_count(),
+        "kernel": os.uname().release,
+        "cpu": cpu,
+        "mem_gib": mem_gib,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "nginx": nginx_v,
+        "wrk": wrk_v,
+        "commit": rev or "?",
+        "loadavg": open("/proc/loadavg").read().split()[0],
+        "agent": os.path.relpath(os.path.abspath(args.agent), ROOT),
+        "build_type": build_type(args.agent),
+    }
+
+
+def print_summary(args, rounds, s, cmd):
+    print()
+    print("round kind    req/s      p50      p99  agent cpu s  agent HWM MiB  counted/total  busy %  others %")
+    for r in rounds:
+        agent = (f"{r['agent_cpu_s']:11.2f}  {r['agent_hwm_kb'] / 1024:12.1f}  "
+                 f"{r['agent_count']:>6}/{r['requests']:<6}") if r["kind"] == "B" else f"{'':11}  {'':12}  {'':13}"
+        print(f"{r['round']:5} {r['kind']:>4} {r['rps']:9.0f} {fmt_lat(r['p50_s']):>8} {fmt_lat(r['p99_s']):>8}"
+              f"  {agent}  {r['machine_busy_pct']:6.1f}  {r['others_pct']:8.1f}")
+    print()
+    print(f"throughput, median   A {s['rps_a']:.0f} req/s   B {s['rps_b']:.0f} req/s   "
+          f"B/A {s['ratio']:.4f}   loss {s['loss_pct']:.1f} %  (pairs {s['pair_loss_min']:.1f} .. "
+          f"{s['pair_loss_max']:.1f} %; A rounds spread {s['a_spread_pct']:.1f} %)")
+    print(f"p50, median          A {fmt_lat(s['p50_a'])}   B {fmt_lat(s['p50_b'])}")
+    print(f"p99, median          A {fmt_lat(s['p99_a'])}   B {fmt_lat(s['p99_b'])}")
+    print(f"agent CPU            {s['agent_cpu_per_10k']:.3f} s per 10k requests during load "
+          f"({s['agent_cpu_pct_of_core']:.0f} % of one core); {s['agent_cpu_with_settle_per_10k']:.3f} s "
+          f"with the drain after the load")
+    print(f"agent threads        " + ", ".join(f"{k} {v:.2f} s" for k, v in s["agent_threads"].items()))
+    print(f"agent peak RSS       {s['agent_hwm_mib']:.1f} MiB (VmHWM)")
+    print(f"requests counted     {s['counted']} of {s['total']} ({s['counted_pct']:.2f} %), "
+          f"events lost {s['lost']}")
+    print(f"nginx CPU / 10k req  A user {s['nginx_user_per_10k_a']:.3f} sys {s['nginx_sys_per_10k_a']:.3f}   "
+          f"B user {s['nginx_user_per_10k_b']:.3f} sys {s['nginx_sys_per_10k_b']:.3f}  (seconds)")
+    print(f"wrk CPU / 10k req    A user {s['wrk_user_per_10k_a']:.3f} sys {s['wrk_sys_per_10k_a']:.3f}   "
+          f"B user {s['wrk_user_per_10k_b']:.3f} sys {s['wrk_sys_per_10k_b']:.3f}  (seconds)")
+    print(f"machine busy         A {s['busy_a']:.1f} %   B {s['busy_b']:.1f} %   (other processes at most "
+          f"{s['others_max_pct']:.1f} % of the CPUs in a round)")
+    if s["errors"]:
+        print(f"wrk errors           {s['errors']} (socket errors + non-2xx)")
+    if args.bpf_stats:
+        print()
+        print("BPF programs (kernel.bpf_stats_enabled=1), summed over the B rounds' load:")
+        print(f"  {'program':24} {'run_cnt':>12} {'per req':>8} {'avg ns':>8} {'total ms':>9}")
+        for name, cnt, ns in s["bpf"]:
+            print(f"  {name:24} {cnt:12} {cnt / s['total']:8.2f} {ns / cnt:8.0f} {ns / 1e6:9.1f}")
+        print(f"  BPF run time per request: {s['bpf_ns_per_request']:.0f} ns")
+    print()
+    verdict = "MET" if s["target_met"] else "NOT MET"
+    print(f"target: at most {TARGET_LOSS_PCT:.0f} % throughput loss: {verdict} ({s['loss_pct']:.1f} %)")
+    print(f"reproduce (as root, from the repository root): {cmd}")
+
+
+def main_table(args, s, info, cmd, rounds):
+    verdict = ("**met**" if s["target_met"] else "**not met**")
+    lines = [
+        "## HTTP overhead: nginx under wrk",
+        "",
+        "Written by `scripts/bench/http_overhead.sh`; rerun it to refresh this section.",
+        "",
+        f"- Machine: {info['nproc']} CPUs ({info['cpu']}), {info['mem_gib']:.0f} GiB, kernel {info['kernel']}; "
+        f"nginx {info['nginx']}, wrk {info['wrk']}; load average {info['loadavg']} at the end",
+        f"- Date: {info['date']}; agent `{info['agent']}` (userspace compiled with {info['build_type']}) at commit {info['commit']}",
+        f"- Command (as root, from the repository root): `{cmd}`",
+        f"- Load: `wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency` keep-alive "
+        f"against nginx (2 workers, `return 200 \"hello\\n\"`, no access log) on 127.0.0.1; "
+        f"{args.rounds} rounds without the agent (A) and {args.rounds} with it (B), interleaved A B A B; "
+        f"B = `redeye run --listen 127.0.0.1:PORT`"
+        + (" " + " ".join(args.agent_arg) if args.agent_arg else "")
+        + " (default settings), started fresh before each B round and stopped after it",
+        "",
+        f"Target: at most {TARGET_LOSS_PCT:.0f} % throughput loss. Result: {s['loss_pct']:.1f} % loss, "
+        f"target {verdict}.",
+        "",
+        "| figure | without agent (A) | with agent (B) |",
+        "|---|---|---|",
+        f"| throughput, median of rounds | {s['rps_a']:,.0f} req/s | {s['rps_b']:,.0f} req/s |",
+        f"| throughput B/A (loss) | | {s['ratio']:.3f} ({s['loss_pct']:.1f} % loss; "
+        f"pairs {s['pair_loss_min']:.1f} to {s['pair_loss_max']:.1f} %) |",
+        f"| throughput spread of the A rounds (noise) | {s['a_spread_pct']:.1f} % | |",
+        f"| p50 latency, median of rounds | {fmt_lat(s['p50_a'])} | {fmt_lat(s['p50_b'])} |",
+        f"| p99 latency, median of rounds | {fmt_lat(s['p99_a'])} | {fmt_lat(s['p99_b'])} |",
+        f"| agent CPU per 10k requests | | {s['agent_cpu_per_10k']:.3f} s during load "
+        f"({s['agent_cpu_pct_of_core']:.0f} % of one core); {s['agent_cpu_with_settle_per_10k']:.3f} s "
+        f"with the drain after it |",
+        f"| agent peak RSS (VmHWM) | | {s['agent_hwm_mib']:.1f} MiB |",
+        f"| requests counted by the agent / sent by wrk | | {s['counted']:,} / {s['total']:,} "
+        f"({s['counted_pct']:.2f} %); events lost {s['lost']} |",
+        f"| nginx CPU per 10k requests, user + sys | {s['nginx_user_per_10k_a']:.3f} + "
+        f"{s['nginx_sys_per_10k_a']:.3f} s | {s['nginx_user_per_10k_b']:.3f} + {s['nginx_sys_per_10k_b']:.3f} s |",
+        f"| wrk CPU per 10k requests, user + sys | {s['wrk_user_per_10k_a']:.3f} + "
+        f"{s['wrk_sys_per_10k_a']:.3f} s | {s['wrk_user_per_10k_b']:.3f} + {s['wrk_sys_per_10k_b']:.3f} s |",
+        f"| machine CPU busy, median | {s['busy_a']:.0f} % | {s['busy_b']:.0f} % |",
+        f"| CPU taken by other processes, worst round | {s['others_max_pct']:.1f} % | |",
+        "",
+        "Rounds:",
+        "",
+        "| round | kind | req/s | p50 | p99 | agent CPU s | agent VmHWM | counted / sent |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rounds:
+        if r["kind"] == "B":
+            extra = (f"{r['agent_cpu_s']:.2f} | {r['agent_hwm_kb'] / 1024:.1f} MiB | "
+                     f"{r['agent_count']:,} / {r['requests']:,}")
+        else:
+            extra = " | | "
+        lines.append(f"| {r['round']} | {r['kind']} | {r['rps']:,.0f} | {fmt_lat(r['p50_s'])} | "
+                     f"{fmt_lat(r['p99_s'])} | {extra} |")
+    if s["agent_threads"]:
+        lines += ["", "Agent CPU by thread over the B rounds (load and drain): "
+                  + ", ".join(f"`{k}` {v:.2f} s" for k, v in s["agent_threads"].items()) + "."]
+    lines += ["", EXPLANATION]
+    return "\n".join(lines)
+
+
+EXPLANATION = """\
+What each figure is and how it is measured:
+
+- **Throughput**: wrk's `Requests/sec` for one round. The table gives the
+  median over the A rounds and over the B rounds; the loss is
+  `1 - median(B) / median(A)`. "Pairs" is the loss of each B round against
+  the A round just before it, to show how much the figure moves from pair
+  to pair; the A spread is `(max - min) / median` of the A rounds, the noise
+  of the machine with no agent at all. A loss smaller than that spread is
+  not distinguishable from noise.
+- **p50 / p99 latency**: wrk's `--latency` distribution (time from sending a
+  request to reading its response, per connection, closed loop), median
+  over the rounds of each kind.
+- **Agent CPU per 10k requests**: `utime + stime` of the agent process (all
+  threads) from `/proc/<pid>/stat`, in `CLK_TCK` ticks, read just before wrk
+  starts and just after it ends, summed over the B rounds and divided by
+  wrk's request count. "With the drain" extends the window to the moment
+  the agent's count stopped moving, so events still in the ring buffer when
+  wrk stops are paid for too. This is only the agent's **own** process: the
+  BPF programs run in the context of the traced processes (nginx and wrk),
+  inside their syscalls, and their cost shows up as nginx's and wrk's
+  system time, not here.
+- **% of one core**: the same agent CPU divided by the load's wall time.
+- **Agent peak RSS**: `VmHWM` from `/proc/<pid>/status` at the end of each
+  B round (after the drain); the largest over the rounds. BPF maps and the
+  ring buffer are kernel memory and are not in it.
+- **Requests counted / sent**: the increase, over the round, of the sum of
+  every `http_server_request_duration_seconds_count{service_name="nginx"}`
+  series on the agent's `/metrics`, read after the count has been still for
+  1.5 s, against wrk's own count of completed requests (`N requests in`).
+  The agent may count up to one request per connection more than wrk: a
+  request nginx answered while wrk was shutting down. Events lost is the
+  increase of `redeye_events_lost_total` (all stages and reasons).
+- **nginx / wrk CPU per 10k requests**: `utime` and `stime` of the nginx
+  master and workers (from `/proc`) and of wrk (its rusage), per 10k
+  requests. The difference B - A in system time is where the in-kernel
+  cost of the syscall tracepoints and BPF programs lands.
+- **Machine CPU busy**: `1 - (idle + iowait) / total` from `/proc/stat`
+  during the load. Near 100 % means nginx, wrk and the agent compete for
+  the CPUs, so every CPU second the agent takes is taken from the load.
+- **CPU taken by other processes**: user + system time of the whole
+  machine (`/proc/stat`) minus that of nginx, wrk and the agent, during the
+  load of the worst round. It should be near 0; a large value means
+  something else ran at the same time and the round's figures are not
+  clean. Before each round the script also waits until no other
+  `redeye run` exists, and runs again a round during which one appeared
+  (its probes would trace nginx and wrk too).
+- wrk, nginx and the agent share the same CPUs (no pinning), as they would
+  on a small node; the figures are for this machine only."""
+
+
+def bpf_table(args, s, info, cmd):
+    lines = [
+        "## HTTP overhead: cost of each BPF program",
+        "",
+        "Written by `scripts/bench/http_overhead.sh --bpf-stats`. With `kernel.bpf_stats_enabled=1` the kernel "
+        "times every run of every BPF program (`run_cnt`, `run_time_ns` in `bpftool prog show`); the "
+        "script reads them for the agent's programs (found through the agent's fds) before and after the "
+        "load and sums the difference over the B rounds. The timing itself costs a little, so this run's "
+        "throughput figures are not used in the table above.",
+        "",
+        f"- Machine: {info['nproc']} CPUs, kernel {info['kernel']}; date {info['date']}; commit {info['commit']}",
+        f"- Command: `{cmd}`",
+        f"- Requests sent by wrk in the B rounds: {s['total']:,}; throughput loss in this run "
+        f"{s['loss_pct']:.1f} % (with the timing overhead)",
+        "",
+        "| program | runs | runs per request | average ns per run | total ms | ns per request |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, cnt, ns in s["bpf"]:
+        lines.append(f"| `{name}` | {cnt:,} | {cnt / s['total']:.2f} | {ns / cnt:,.0f} | {ns / 1e6:,.1f} | "
+                     f"{ns / s['total']:,.0f} |")
+    lines += ["", f"BPF run time per request, all programs: {s['bpf_ns_per_request']:,.0f} ns. "
+              "This does not include the cost of entering the tracepoints themselves (with any "
+              "`sys_enter_*`/`sys_exit_*` tracepoint attached, every syscall of every task takes the "
+              "traced slow path), which shows only in the processes' system time."]
+    return "\n".join(lines)
+
+
+def write_section(path, name, body):
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    block = f"{begin}\n{body}\n{end}\n"
+    if os.path.exists(path):
+        with open(path) as f:
+            text = f.read()
+    else:
+        text = ("# Benchmarks\n\nFigures measured on a real machine by the scripts in `scripts/bench/`. "
+                "Each section is written by its script, between its markers; rerun the script to refresh "
+                "it, and edit nothing between the markers by hand.\n\n")
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1].lstrip("\n")
+        text = head + block + ("\n" + tail if tail else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------- main
+
+def parse_args():
+    p = argparse.ArgumentParser(
+        prog="http_overhead.sh",
+        description="Throughput, latency, CPU and memory overhead of the redeye agent on nginx under "
+                    "wrk keep-alive load, rounds interleaved A (no agent) B (agent) A B ...")
+    p.add_argument("--rounds", type=int, default=3, help="rounds of each kind (default 3, at least 1)")
+    p.add_argument("--duration", type=int, default=10, help="seconds of wrk load per round (default 10)")
+    p.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    p.add_argument("--connections", type=int, default=32, help="wrk keep-alive connections (default 32)")
+    p.add_argument("--warmup", type=int, default=3, help="seconds of unrecorded load before round 1 (default 3)")
+    p.add_argument("--pause", type=float, default=1.0, help="idle seconds before each round's load (default 1)")
+    p.add_argument("--agent", default=os.path.join(ROOT, "build", "redeye"),
+                   help="agent binary (default build/redeye)")
+    p.add_argument("--agent-arg", action="append", default=[], metavar="ARG",
+                   help="extra argument for 'redeye run', repeatable (default: none, default settings)")
+    p.add_argument("--docs", default=os.path.join(ROOT, "docs", "benchmarks.md"),
+                   help="markdown file whose section is (re)written (default docs/benchmarks.md)")
+    p.add_argument("--no-docs", action="store_true", help="print only; leave the docs alone")
+    p.add_argument("--json", metavar="FILE", help="also write every round's raw figures to FILE")
+    p.add_argument("--bpf-stats", action="store_true",
+                   help="enable kernel.bpf_stats_enabled during the run (restored after) and report each "
+                        "BPF program's run count and average run time; writes its own docs section, not "
+                        "the main one (the timing costs throughput)")
+    p.add_argument("--allow-other-agents", action="store_true",
+                   help="run even when another 'redeye run' is running (its probes would trace the A "
+                        "rounds too)")
+    p.add_argument("--wait-others", type=float, default=120,
+                   help="seconds in all to wait for other 'redeye run' processes to end before a round; a "
+                        "round during which one ran is run again (default 120)")
+    p.add_argument("--workdir", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.rounds < 1 or args.duration < 1 or args.threads < 1 or args.connections < args.threads:
+        p.error("need --rounds >= 1, --duration >= 1, --threads >= 1 and --connections >= --threads")
+    return args
+
+
+def reproduce_command(args):
+    argv = ["scripts/bench/http_overhead.sh", "--rounds", str(args.rounds), "--duration", str(args.duration),
+            "--threads", str(args.threads), "--connections", str(args.connections)]
+    for a in args.agent_arg:
+        argv += ["--agent-arg", a]
+    if args.bpf_stats:
+        argv.append("--bpf-stats")
+    return shlex.join(argv)
+
+
+def main():
+    args = parse_args()
+    own_workdir = args.workdir is None
+    workdir = args.workdir or tempfile.mkdtemp(prefix="redeye-bench-http.")
+    children = Children(workdir)
+
+    def on_signal(signum, _frame):
+        raise Interrupted(f"signal {signum}")
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    # a hard bound on the whole run: load, agent start-ups, drains, slack
+    budget = int(args.warmup + 3 * args.rounds * (args.duration + args.pause + 35) + args.rounds * 95
+                 + args.wait_others + 60)
+
+    def on_alarm(_signum, _frame):
+        raise Interrupted(f"time limit of {budget}s")
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(budget)
+
+    if not os.access(args.agent, os.X_OK):
+        sys.exit(f"http_overhead: no agent binary at {args.agent}; build it: make -C build -j2")
+    if args.bpf_stats and subprocess.run(["which", "bpftool"], capture_output=True).returncode != 0:
+        sys.exit("http_overhead: --bpf-stats needs bpftool (Debian package bpftool)")
+
+    est = int(args.warmup + 2 * args.rounds * (args.duration + args.pause) + args.rounds * 5)
+    log(f"{args.rounds} x A + {args.rounds} x B rounds of {args.duration}s, about {est}s "
+        f"(hard limit {budget}s); work dir {workdir}")
+    saved_stats = None
+    nginx = None
+    rounds = []
+    try:
+        # every B round runs the same binary, even if build/ is rebuilt meanwhile
+        binary = os.path.join(workdir, "redeye")
+        shutil.copy2(args.agent, binary)
+        agent_binary, args.agent = args.agent, binary
+        if args.bpf_stats:
+            with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+                saved_stats = f.read().strip()
+            with open(os.path.join(workdir, "bpf_stats_enabled.saved"), "w") as f:
+                f.write(saved_stats)
+            with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+                f.write("1")
+        ndir = os.path.join(workdir, "nginx")
+        os.makedirs(ndir)
+        port = free_port()
+        with open(os.path.join(ndir, "nginx.conf"), "w") as f:
+            f.write(NGINX_CONF.format(dir=ndir, port=port))
+        nginx = children.start(["nginx", "-c", os.path.join(ndir, "nginx.conf"), "-p", ndir],
+                               stdout=subprocess.DEVNULL, stderr=open(os.path.join(ndir, "stderr.log"), "w"),
+                               stdin=subprocess.DEVNULL)
+        nginx.port = port
+        wait_port(port, nginx, 15, "nginx")
+        workers = children_of(nginx.pid)
+        log(f"nginx pid {nginx.pid} (workers {workers}) on 127.0.0.1:{port}")
+        if args.warmup:
+            log(f"warm-up {args.warmup}s")
+            run_wrk(args, port, args.warmup, children)
+        waited, reruns = 0.0, 0
+        for n in range(1, args.rounds + 1):
+            for kind in ("A", "B"):
+                while True:
+                    if not args.allow_other_agents:
+                        waited += wait_for_no_agents(args.wait_others - waited)
+                    r = run_round(args, kind, n, nginx, children, workdir)
+                    if not r["foreign_agents"] or args.allow_other_agents:
+                        break
+                    reruns += 1
+                    if reruns > args.rounds:
+                        raise RuntimeError("other redeye agents kept starting during the rounds: "
+                                           + "; ".join(r["foreign_agents"]))
+                    log(f"round {n} {kind}: another agent ran during it ({r['foreign_agents'][0]}); "
+                        f"running the round again")
+                rounds.append(r)
+                msg = (f"round {n} {kind}: {r['rps']:.0f} req/s, p50 {fmt_lat(r['p50_s'])}, "
+                       f"p99 {fmt_lat(r['p99_s'])}, machine {r['machine_busy_pct']:.0f} % busy")
+                if kind == "B":
+                    msg += (f"; agent {r['agent_cpu_s']:.2f} CPU s, VmHWM {r['agent_hwm_kb'] / 1024:.1f} MiB, "
+                            f"counted {r['agent_count']}/{r['requests']}, ready in {r['agent_ready_s']:.1f}s")
+                if r["others_pct"] > 5:
+                    msg += f"; WARNING: other processes took {r['others_pct']:.0f} % of the CPUs"
+                log(msg)
+                if nginx.poll() is not None:
+                    raise RuntimeError(f"nginx exited with {nginx.returncode}")
+        signal.alarm(0)
+    except Interrupted as e:
+        log(f"interrupted ({e}); stopping everything")
+        return 130
+    finally:
+        signal.alarm(0)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)  # let the clean-up finish
+        children.stop_all()
+        if saved_stats is not None:
+            with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+                f.write(saved_stats)
+        if own_workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    args.agent = agent_binary
+
+    s = summarize(args, rounds)
+    info = machine_info(args)
+    cmd = reproduce_command(args)
+    print_summary(args, rounds, s, cmd)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "machine": info, "summary": s, "rounds": rounds}, f, indent=1)
+    if not args.no_docs:
+        if args.bpf_stats:
+            write_section(args.docs, BPF_SECTION, bpf_table(args, s, info, cmd))
+        else:
+            write_section(args.docs, SECTION, main_table(args, s, info, cmd, rounds))
+        log(f"wrote {os.path.relpath(args.docs, ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except Interrupted as e:
+        print(f"http_overhead: interrupted ({e})", file=sys.stderr)
+        sys.exit(130)
+    except RuntimeError as e:
+        print(f"http_overhead: {e}", file=sys.stderr)
+        sys.exit(1)
