@@ -684,7 +684,7 @@ TEST_F(HttpDetailsTest, SigV4AndAmzHeadersAreDetected) {
        "x-amz-content-sha256: UNSIGNED-PAYLOAD\r\nContent-Length: 3\r\n\r\nabc",
        {100, 101});
   received("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", {200, 202});
-  sent("GET /bucket/key HTTP/1.1\r\nX-AMZ-Date: 20240101T000000Z\r\n\r\n", {300, 303});
+  sent("GET /bucket/key HTTP/1.1\r\nX-AMZ-Content-SHA256: UNSIGNED-PAYLOAD\r\n\r\n", {300, 303});
   received("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", {400, 404});
   sent("GET /plain HTTP/1.1\r\nAuthorization: Bearer abc\r\n\r\n", {500, 505});
   received("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", {600, 606});
@@ -698,6 +698,28 @@ TEST_F(HttpDetailsTest, SigV4AndAmzHeadersAreDetected) {
   EXPECT_TRUE(sink.records[1].http->amz_headers);
   EXPECT_FALSE(sink.records[2].http->aws_sigv4);
   EXPECT_FALSE(sink.records[2].http->amz_headers);
+}
+
+TEST_F(HttpDetailsTest, OtherAwsServicesAreNotS3AndChunkedUploadsKeepTheObjectSize) {
+  open(Role::Client);
+  // DynamoDB: SigV4 for another service, its own x-amz-target header
+  sent("POST / HTTP/1.1\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIA/20240101/us-east-1/dynamodb/aws4_request\r\n"
+       "X-Amz-Target: DynamoDB_20120810.GetItem\r\nContent-Length: 2\r\n\r\n{}",
+       {100, 101});
+  received("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", {200, 202});
+  // S3 aws-chunked upload: the body is framing + 5 object bytes
+  sent("PUT /b/k HTTP/1.1\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIA/20240101/us-east-1/s3/aws4_request\r\n"
+       "x-amz-content-sha256: STREAMING-UNSIGNED-PAYLOAD-TRAILER\r\nx-amz-decoded-content-length: 5\r\n"
+       "Content-Length: 15\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+       {300, 301});
+  received("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", {400, 404});
+
+  ASSERT_EQ(sink.records.size(), 2u);
+  EXPECT_FALSE(sink.records[0].http->aws_sigv4);
+  EXPECT_FALSE(sink.records[0].http->amz_headers);
+  EXPECT_TRUE(sink.records[1].http->aws_sigv4);
+  EXPECT_EQ(sink.records[1].http->request_body_bytes, 15u);
+  EXPECT_EQ(sink.records[1].http->decoded_content_length, 5u);
 }
 
 TEST_F(HttpDetailsTest, ConfiguredSourceHeaderIsCopied) {

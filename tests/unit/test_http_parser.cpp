@@ -171,8 +171,8 @@ TEST(HttpHeadFields, MalformedFieldLinesAreInvalid) {
 
 TEST(HttpHeadFields, AwsAndSourceHeaders) {
   Head head;
-  ASSERT_EQ(parse("PUT /b/k HTTP/1.1\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIA/x\r\n"
-                  "X-Amz-Date: 20240101T000000Z\r\nX-Caller: billing\r\n\r\n",
+  ASSERT_EQ(parse("PUT /b/k HTTP/1.1\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIA/20240101/eu/s3/aws4_request\r\n"
+                  "X-Amz-Content-Sha256: UNSIGNED-PAYLOAD\r\nX-Caller: billing\r\n\r\n",
                   head, HeadKind::Request, "x-caller"),
             ParseResult::Complete);
   EXPECT_TRUE(head.aws_sigv4);

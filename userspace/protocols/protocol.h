@@ -80,6 +80,7 @@ struct HttpDetails {
   uint64_t response_body_bytes = 0;
   bool aws_sigv4 = false;    // Authorization starts with AWS4-HMAC-SHA256
   bool amz_headers = false;  // some x-amz-* request header
+  uint64_t decoded_content_length = 0;  // aws-chunked uploads: object bytes without framing
   std::string source;        // value of the configured source header, if any
 };
 

@@ -197,9 +197,10 @@ void HttpMetrics::observe_s3(const std::string& service, const protocols::Record
   // answer is a success (200, or 206 for a range), an error document otherwise.
   const bool uploads_object = op->operation == "PutObject" || op->operation == "UploadPart";
   const bool downloads_object = op->operation == "GetObject" && h.status >= 200 && h.status < 300;
-  if (uploads_object && h.request_body_bytes)
-    s3_bytes_.Add({{"service_name", service}, {"direction", "upload"}})
-        .Increment(static_cast<double>(h.request_body_bytes));
+  // aws-chunked bodies carry framing and signatures: the object is smaller
+  const uint64_t uploaded = h.decoded_content_length ? h.decoded_content_length : h.request_body_bytes;
+  if (uploads_object && uploaded)
+    s3_bytes_.Add({{"service_name", service}, {"direction", "upload"}}).Increment(static_cast<double>(uploaded));
   if (downloads_object && h.response_body_bytes)
     s3_bytes_.Add({{"service_name", service}, {"direction", "download"}})
         .Increment(static_cast<double>(h.response_body_bytes));

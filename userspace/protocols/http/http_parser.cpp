@@ -153,7 +153,13 @@ bool parse_field(std::string_view line, std::string_view source_header, Head& he
     head.source = value;
   }
   if (name.size() > 6 && istarts_with(name, "x-amz-")) {
-    head.amz_headers = true;
+    // S3 signs its payloads with this header; other AWS services do not.
+    if (iequals(name, "x-amz-content-sha256")) head.amz_headers = true;
+    // aws-chunked uploads: the object's size, without the chunk framing.
+    if (iequals(name, "x-amz-decoded-content-length")) {
+      uint64_t length = 0;
+      if (parse_content_length(value, length)) head.decoded_content_length = length;
+    }
     return true;
   }
   switch (name.size()) {
@@ -171,7 +177,10 @@ bool parse_field(std::string_view line, std::string_view source_header, Head& he
       }
       break;
     case 13:
-      if (iequals(name, "authorization") && value.starts_with("AWS4-HMAC-SHA256")) head.aws_sigv4 = true;
+      // SigV4 for S3 only: the credential scope names the service.
+      if (iequals(name, "authorization") && value.starts_with("AWS4-HMAC-SHA256") &&
+          value.find("/s3/aws4_request") != std::string_view::npos)
+        head.aws_sigv4 = true;
       break;
     case 14:
       if (iequals(name, "content-length")) {

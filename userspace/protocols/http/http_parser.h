@@ -51,6 +51,7 @@ struct Head {
   std::string_view host;
   bool aws_sigv4 = false;    // Authorization: AWS4-HMAC-SHA256 ...
   bool amz_headers = false;  // some x-amz-* header
+  uint64_t decoded_content_length = 0;  // x-amz-decoded-content-length, 0 = absent
   bool has_source = false;   // the configured source header was present
   std::string_view source;
 };

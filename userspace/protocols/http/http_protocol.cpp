@@ -117,6 +117,7 @@ ParseState HttpProtocolParser::on_request_head(Side& current, const Head& head, 
   details.host.assign(head.host);
   details.aws_sigv4 = head.aws_sigv4;
   details.amz_headers = head.amz_headers;
+  details.decoded_content_length = head.decoded_content_length;
   if (head.has_source) details.source.assign(head.source);
 
   const MessageTime first = clock.at(0);
