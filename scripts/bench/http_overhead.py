@@ -180,6 +180,36 @@ def thread_cpu(pid):
     return out
 
 
+def all_cpu():
+    """{pid: (comm, utime+stime seconds)} of every process on the machine."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                raw = f.read()
+        except OSError:
+            continue
+        fields = raw.rsplit(")", 1)[1].split()
+        out[int(d)] = (raw[raw.index("(") + 1:raw.rindex(")")], (int(fields[11]) + int(fields[12])) / CLK_TCK)
+    return out
+
+
+def top_others(before, after, exclude, n=3):
+    """The processes outside `exclude` that took the most CPU between two
+    all_cpu() snapshots (processes that came and went in between are not
+    seen)."""
+    gained = []
+    for pid, (comm, cpu) in after.items():
+        if pid in exclude:
+            continue
+        d = cpu - before.get(pid, (comm, 0.0))[1]
+        if d >= 0.05:
+            gained.append((d, f"{comm}[{pid}]"))
+    return [f"{name} {d:.2f}s" for d, name in sorted(gained, reverse=True)[:n]]
+
+
 def status_kb(pid, key):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -430,12 +460,14 @@ def run_round(args, kind, n, nginx, children, workdir):
             ag0 = proc_cpu(agent.proc.pid)
             th0 = thread_cpu(agent.proc.pid)
             bpf0 = bpf_snapshot(agent.proc.pid) if args.bpf_stats else None
+        every0 = all_cpu()
         ru0 = os.times()
         with ForeignWatch(own) as watch:
             wrk, out = run_wrk(args, nginx.port, args.duration, children)
         ru1 = os.times()
         sys1 = system_cpu()
         ng1 = group_cpu(nginx_pids)
+        r["top_others"] = top_others(every0, all_cpu(), set(nginx_pids) | set(own) | {os.getpid()})
         r["foreign_agents"] = sorted(watch.seen.values())
         r.update(wrk)
         r["wrk_user_s"] = ru1.children_user - ru0.children_user
@@ -761,9 +793,10 @@ What each figure is and how it is measured:
   machine (`/proc/stat`) minus that of nginx, wrk and the agent, during the
   load of the worst round. It should be near 0; a large value means
   something else ran at the same time and the round's figures are not
-  clean. Before each round the script also waits until no other
-  `redeye run` exists, and runs again a round during which one appeared
-  (its probes would trace nginx and wrk too).
+  clean. Before each round the script waits until no other `redeye run`
+  exists (its probes would trace nginx and wrk too), and it runs a pair A B
+  again when such an agent appeared during one of its rounds or other
+  processes took more than `--max-others` (10 %) of the CPUs.
 - wrk, nginx and the agent share the same CPUs (no pinning), as they would
   on a small node; the figures are for this machine only."""
 
@@ -849,6 +882,9 @@ def parse_args():
     p.add_argument("--wait-others", type=float, default=120,
                    help="seconds in all to wait for other 'redeye run' processes to end before a round; a "
                         "round during which one ran is run again (default 120)")
+    p.add_argument("--max-others", type=float, default=10,
+                   help="a round during which other processes took more than this %% of the CPUs is run "
+                        "again, with its pair (default 10; 100 keeps every round)")
     p.add_argument("--workdir", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.rounds < 1 or args.duration < 1 or args.threads < 1 or args.connections < args.threads:
@@ -878,7 +914,8 @@ def main():
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)
     # a hard bound on the whole run: load, agent start-ups, drains, slack
-    budget = int(args.warmup + 3 * args.rounds * (args.duration + args.pause + 35) + args.rounds * 95
+    max_reruns = 2 * args.rounds
+    budget = int(args.warmup + (args.rounds + max_reruns) * (2 * (args.duration + args.pause) + 60)
                  + args.wait_others + 60)
 
     def on_alarm(_signum, _frame):
@@ -926,31 +963,42 @@ def main():
             log(f"warm-up {args.warmup}s")
             run_wrk(args, port, args.warmup, children)
         waited, reruns = 0.0, 0
-        for n in range(1, args.rounds + 1):
+        n = 1
+        while n <= args.rounds:
+            pair = []
             for kind in ("A", "B"):
-                while True:
-                    if not args.allow_other_agents:
-                        waited += wait_for_no_agents(args.wait_others - waited)
-                    r = run_round(args, kind, n, nginx, children, workdir)
-                    if not r["foreign_agents"] or args.allow_other_agents:
-                        break
-                    reruns += 1
-                    if reruns > args.rounds:
-                        raise RuntimeError("other redeye agents kept starting during the rounds: "
-                                           + "; ".join(r["foreign_agents"]))
-                    log(f"round {n} {kind}: another agent ran during it ({r['foreign_agents'][0]}); "
-                        f"running the round again")
+                if not args.allow_other_agents:
+                    waited += wait_for_no_agents(args.wait_others - waited)
+                r = run_round(args, kind, n, nginx, children, workdir)
+                why = None
+                if r["foreign_agents"] and not args.allow_other_agents:
+                    why = f"another agent ran during it ({r['foreign_agents'][0]})"
+                elif r["others_pct"] > args.max_others:
+                    why = (f"other processes took {r['others_pct']:.0f} % of the CPUs ("
+                           + (", ".join(r["top_others"]) or "short-lived ones") + ")")
+                if why:
+                    break
+                pair.append(r)
+            if len(pair) < 2:
+                reruns += 1
+                if reruns > max_reruns:
+                    raise RuntimeError(f"{reruns} rounds disturbed, giving up; the last: {why}")
+                log(f"round {n} {r['kind']}: {why}; running the pair A B of round {n} again")
+                continue
+            for r in pair:
                 rounds.append(r)
-                msg = (f"round {n} {kind}: {r['rps']:.0f} req/s, p50 {fmt_lat(r['p50_s'])}, "
+                msg = (f"round {n} {r['kind']}: {r['rps']:.0f} req/s, p50 {fmt_lat(r['p50_s'])}, "
                        f"p99 {fmt_lat(r['p99_s'])}, machine {r['machine_busy_pct']:.0f} % busy")
-                if kind == "B":
+                if r["kind"] == "B":
                     msg += (f"; agent {r['agent_cpu_s']:.2f} CPU s, VmHWM {r['agent_hwm_kb'] / 1024:.1f} MiB, "
                             f"counted {r['agent_count']}/{r['requests']}, ready in {r['agent_ready_s']:.1f}s")
                 if r["others_pct"] > 5:
-                    msg += f"; WARNING: other processes took {r['others_pct']:.0f} % of the CPUs"
+                    msg += (f"; WARNING: other processes took {r['others_pct']:.0f} % of the CPUs ("
+                            + (", ".join(r["top_others"]) or "none seen") + ")")
                 log(msg)
                 if nginx.poll() is not None:
                     raise RuntimeError(f"nginx exited with {nginx.returncode}")
+            n += 1
         signal.alarm(0)
     except Interrupted as e:
         log(f"interrupted ({e}); stopping everything")

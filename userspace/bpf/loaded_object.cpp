@@ -7,6 +7,7 @@
 #include <cstdarg>
 #include <cstring>
 #include <mutex>
+#include <thread>
 
 #include "util/log.h"
 
@@ -157,8 +158,20 @@ LoadedObject::LoadedObject(std::string name, SkeletonOps ops)
 }
 
 LoadedObject::~LoadedObject() {
-  for (auto* link : links_) bpf_link__destroy(link);
+  detach();
   if (skel_) ops_.destroy(skel_);
+}
+
+void LoadedObject::detach() {
+  // Each detach waits for an RCU grace period in the kernel (~100 ms):
+  // one after the other, 50 of them would hold SIGTERM for seconds.
+  // Waiters in parallel share grace periods.
+  std::vector<std::thread> workers;
+  workers.reserve(links_.size());
+  for (auto* link : links_) workers.emplace_back([link] { bpf_link__destroy(link); });
+  for (auto& w : workers) w.join();
+  links_.clear();
+  for (auto& status : probes_) status.attached = false;
 }
 
 void* LoadedObject::open_configured() {

@@ -54,6 +54,8 @@ class LoadedObject {
   LoadedObject& operator=(const LoadedObject&) = delete;
 
   const std::string& name() const { return name_; }
+  // Detaches every program (the destructor does it too).
+  void detach();
   bool loaded() const { return skel_ != nullptr; }
   const std::string& load_error() const { return load_error_; }
   const std::vector<ProbeStatus>& probes() const { return probes_; }

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <thread>
+
 #include "block.skel.h"
 #include "proc.skel.h"
 #include "sched.skel.h"
@@ -23,6 +25,13 @@ ProbeSet::ProbeSet(const ProbeSettings& settings)
 
 std::vector<const LoadedObject*> ProbeSet::all() const {
   return {sched_.get(), block_.get(), tcp_.get(), proc_.get(), sockets_.get()};
+}
+
+void ProbeSet::detach_all() {
+  std::vector<std::thread> workers;
+  for (auto* object : {sched_.get(), block_.get(), tcp_.get(), proc_.get(), sockets_.get()})
+    workers.emplace_back([object] { object->detach(); });
+  for (auto& w : workers) w.join();
 }
 
 bool ProbeSet::any_attached() const {

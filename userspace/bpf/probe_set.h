@@ -25,6 +25,8 @@ class ProbeSet {
   LoadedObject& sockets() { return *sockets_; }
 
   std::vector<const LoadedObject*> all() const;
+  // Detaches every object's programs at once (shutdown).
+  void detach_all();
   // True when at least one probe of any object is attached.
   bool any_attached() const;
 

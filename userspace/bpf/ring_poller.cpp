@@ -27,6 +27,9 @@ bool RingPoller::add(int map_fd, Handler handler) {
 void RingPoller::poll(int timeout_ms) {
   if (ring_) {
     ring_buffer__poll(ring_.get(), timeout_ms);
+    // Rings written with BPF_RB_NO_WAKEUP never look ready to epoll: read
+    // every ring after each wait, whatever woke us.
+    ring_buffer__consume(ring_.get());
   } else {
     std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));
   }

@@ -60,6 +60,7 @@ class ShutdownSignals {
 constexpr uint64_t kIdleConnectionNs = 15ULL * 60 * 1000000000;
 
 constexpr std::chrono::seconds kTlsScanInterval{60};
+constexpr int kPollMs = 20;
 
 uint64_t monotonic_ns() {
   timespec ts{};
@@ -160,7 +161,9 @@ int run_agent(const RunOptions& options) {
   auto next_tls_scan = Clock::now() + kTlsScanInterval;
   int signo = 0;
   while ((signo = signals.pending()) == 0) {
-    poller.poll(100);
+    // Data events do not wake us (see sockets.bpf.c): this timeout is how
+    // often they are read when traffic is light.
+    poller.poll(kPollMs);
     health.tick();
     const auto now = Clock::now();
     if (now >= next_proc) {
@@ -182,6 +185,7 @@ int run_agent(const RunOptions& options) {
   }
   log_info("received ", strsignal(signo), ": detaching and exiting");
   health.ready = false;
+  probes.detach_all();
   return 0;
 }
 

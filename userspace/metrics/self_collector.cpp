@@ -54,6 +54,11 @@ SelfCollector::SelfCollector(prometheus::Registry& registry, const bpf::ProbeSet
     lost_.Add({{"stage", "kernel"}, {"reason", kernel_reason_name(r)}});
   lost_.Add({{"stage", "userspace"}, {"reason", "queue_full"}});
   lost_.Add({{"stage", "parser"}, {"reason", "gave_up"}});
+  update_probes();
+}
+
+void SelfCollector::update_probes() {
+  // uprobes attach later, when their library is found
   for (const auto* object : probes_.all())
     for (const auto& p : object->probes())
       probe_up_.Add({{"probe", object->name() + ":" + p.probe}}).Set(p.attached ? 1 : 0);
@@ -69,6 +74,7 @@ void SelfCollector::set_service_names(size_t in_use, size_t overflowed) {
 }
 
 void SelfCollector::collect() {
+  update_probes();
   std::map<uint32_t, uint64_t> totals;
   for (const auto* object : probes_.all()) {
     const int fd = object->map_fd("lost");

@@ -29,6 +29,8 @@ class SelfCollector : public Collector {
   void set_service_names(size_t in_use, size_t overflowed);
 
  private:
+  void update_probes();
+
   const bpf::ProbeSet& probes_;
   prometheus::Family<prometheus::Counter>& lost_;
   prometheus::Family<prometheus::Gauge>& map_entries_;
