@@ -510,23 +510,35 @@ def run_round(args, kind, n, nginx, children, workdir):
             agent.stop()
 
 
-def wait_for_no_agents(limit):
-    """Waits, at most limit seconds, until no other 'redeye run' exists:
-    its probes would trace nginx and wrk in the A rounds too. Returns the
-    seconds waited."""
+def wait_for_quiet(args, limit):
+    """Waits, at most limit seconds, until no other 'redeye run' exists (its
+    probes would trace nginx and wrk in the A rounds too) and the machine
+    is idle but for at most --max-others % of its CPUs over 2 s. Returns
+    the seconds waited."""
     start = time.monotonic()
-    others = other_agents()
-    if others:
-        log(f"another redeye agent is running (pid {others[0][0]}: {others[0][1]}); "
-            f"waiting up to {max(0, limit):.0f}s for it to end")
-    while others:
+    said = set()
+    while True:
+        others = [] if args.allow_other_agents else other_agents()
+        if not others:
+            before, b0 = all_cpu(), system_cpu()
+            time.sleep(2)
+            after, b1 = all_cpu(), system_cpu()
+            busy = 100.0 * (b1[0] - b0[0]) / max(1, b1[1] - b0[1])
+            if busy <= args.max_others:
+                return time.monotonic() - start
+            why = (f"the machine is {busy:.0f} % busy ("
+                   + (", ".join(top_others(before, after, {os.getpid()})) or "short-lived processes") + ")")
+            key = "busy"
+        else:
+            why = f"another redeye agent is running (pid {others[0][0]}: {others[0][1]})"
+            key = others[0][0]
         if time.monotonic() - start >= limit:
-            lines = "\n".join(f"  pid {pid}: {cmd}" for pid, cmd in others)
-            raise RuntimeError(f"other redeye agents are still running; their probes would trace the A rounds "
-                               f"too:\n{lines}\nstop them, or pass --allow-other-agents")
+            raise RuntimeError(f"gave up waiting for a quiet machine after {time.monotonic() - start:.0f}s: "
+                               f"{why}; stop it, or see --wait-others, --max-others, --allow-other-agents")
+        if key not in said:
+            said.add(key)
+            log(f"{why}; waiting (at most {max(0, limit - (time.monotonic() - start)):.0f}s more in all)")
         time.sleep(1)
-        others = other_agents()
-    return time.monotonic() - start
 
 
 def med(rounds, key):
@@ -794,9 +806,10 @@ What each figure is and how it is measured:
   load of the worst round. It should be near 0; a large value means
   something else ran at the same time and the round's figures are not
   clean. Before each round the script waits until no other `redeye run`
-  exists (its probes would trace nginx and wrk too), and it runs a pair A B
+  exists (its probes would trace nginx and wrk too) and the machine has
+  been at most `--max-others` (10 %) busy for 2 s, and it runs a pair A B
   again when such an agent appeared during one of its rounds or other
-  processes took more than `--max-others` (10 %) of the CPUs.
+  processes took more than that share of the CPUs.
 - wrk, nginx and the agent share the same CPUs (no pinning), as they would
   on a small node; the figures are for this machine only."""
 
@@ -880,11 +893,12 @@ def parse_args():
                    help="run even when another 'redeye run' is running (its probes would trace the A "
                         "rounds too)")
     p.add_argument("--wait-others", type=float, default=120,
-                   help="seconds in all to wait for other 'redeye run' processes to end before a round; a "
-                        "round during which one ran is run again (default 120)")
+                   help="seconds in all to wait, before rounds, for other 'redeye run' processes to end and the "
+                        "machine to be idle (see --max-others) (default 120)")
     p.add_argument("--max-others", type=float, default=10,
-                   help="a round during which other processes took more than this %% of the CPUs is run "
-                        "again, with its pair (default 10; 100 keeps every round)")
+                   help="a round starts only when the machine is at most this %% busy, and one during which "
+                        "other processes took more than this %% of the CPUs is run again, with its pair "
+                        "(default 10; 100 keeps every round)")
     p.add_argument("--workdir", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.rounds < 1 or args.duration < 1 or args.threads < 1 or args.connections < args.threads:
@@ -967,8 +981,7 @@ def main():
         while n <= args.rounds:
             pair = []
             for kind in ("A", "B"):
-                if not args.allow_other_agents:
-                    waited += wait_for_no_agents(args.wait_others - waited)
+                waited += wait_for_quiet(args, args.wait_others - waited)
                 r = run_round(args, kind, n, nginx, children, workdir)
                 why = None
                 if r["foreign_agents"] and not args.allow_other_agents:

@@ -260,3 +260,10 @@ TEST(RouteNormalizerPatterns, WithoutRulesRouteIsNormalize) {
 
 }  // namespace
 }  // namespace redeye::metrics::http
+
+TEST(RouteNormalizerPrivacy, AddressesAndKeyValueSegmentsAreIds) {
+  const redeye::metrics::http::RouteNormalizer normalizer;
+  EXPECT_EQ(normalizer.normalize("/users/alice@example.com/cart"), "/users/{id}/cart");
+  EXPECT_EQ(normalizer.normalize("/find/name=bob"), "/find/{id}");
+  EXPECT_EQ(normalizer.normalize("/users/me/cart"), "/users/me/cart");
+}

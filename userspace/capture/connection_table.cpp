@@ -75,7 +75,15 @@ ConnectionTable::Entry& ConnectionTable::open(const Key& key, const redeye_data_
 
 void ConnectionTable::close(std::unordered_map<Key, std::unique_ptr<Entry>, KeyHash>::iterator it) {
   if (it == entries_.end()) return;
-  it->second->tracker->on_close();
+  auto& tracker = *it->second->tracker;
+  tracker.on_close();
+  for (auto dir : {protocols::Direction::Send, protocols::Direction::Recv}) {
+    if (const auto* stream = tracker.stream(dir)) {
+      stats_.stream_gaps += stream->stats().gaps;
+      stats_.invalid_frames += stream->stats().invalid_frames;
+      stats_.buffer_overflows += stream->stats().bytes_dropped_over_cap ? 1 : 0;
+    }
+  }
   lru_.erase(it->second->lru_position);
   entries_.erase(it);
 }

@@ -39,6 +39,10 @@ struct ConnectionTableStats {
   uint64_t connections_opened = 0;
   uint64_t connections_closed = 0;
   uint64_t connections_evicted = 0;  // over the cap or idle
+  // Of connections already closed: where their parsers lost track.
+  uint64_t stream_gaps = 0;       // bytes lost in capture (ring buffer full, prefix too short)
+  uint64_t invalid_frames = 0;    // bytes that were not the protocol: resynchronised
+  uint64_t buffer_overflows = 0;  // an incomplete frame outgrew the per-stream cap
 };
 
 std::string format_peer(const redeye_data_event& ev);

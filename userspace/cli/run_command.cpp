@@ -180,6 +180,8 @@ int run_agent(const RunOptions& options) {
     if (now >= next_kernel) {
       for (auto* c : kernel_collectors) c->collect();
       connections.expire_idle(monotonic_ns(), kIdleConnectionNs);
+      const auto& cs = connections.stats();
+      self.set_userspace_losses(cs.stream_gaps, cs.invalid_frames, cs.buffer_overflows, cs.connections_evicted);
       next_kernel = now + interval;
     }
   }

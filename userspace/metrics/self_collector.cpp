@@ -52,8 +52,8 @@ SelfCollector::SelfCollector(prometheus::Registry& registry, const bpf::ProbeSet
       .Set(1);
   for (uint32_t r = 0; r < REDEYE_LOST_MAX; ++r)
     lost_.Add({{"stage", "kernel"}, {"reason", kernel_reason_name(r)}});
-  lost_.Add({{"stage", "userspace"}, {"reason", "queue_full"}});
-  lost_.Add({{"stage", "parser"}, {"reason", "gave_up"}});
+  lost_.Add({{"stage", "userspace"}, {"reason", "connection_evicted"}});
+  for (const char* reason : {"gap", "invalid", "buffer_overflow"}) lost_.Add({{"stage", "parser"}, {"reason", reason}});
   update_probes();
 }
 
@@ -66,6 +66,20 @@ void SelfCollector::update_probes() {
 
 void SelfCollector::add_lost(LostStage stage, const std::string& reason, uint64_t n) {
   lost_.Add({{"stage", stage_name(stage)}, {"reason", reason}}).Increment(static_cast<double>(n));
+}
+
+void SelfCollector::set_userspace_losses(uint64_t stream_gaps, uint64_t invalid_frames, uint64_t buffer_overflows,
+                                         uint64_t connections_evicted) {
+  const std::pair<const char*, uint64_t> parser[] = {
+      {"gap", stream_gaps}, {"invalid", invalid_frames}, {"buffer_overflow", buffer_overflows}};
+  for (const auto& [reason, now] : parser) {
+    uint64_t& before = last_userspace_lost_[reason];
+    if (now > before) add_lost(LostStage::Parser, reason, now - before);
+    before = now;
+  }
+  uint64_t& before = last_userspace_lost_["connection_evicted"];
+  if (connections_evicted > before) add_lost(LostStage::Userspace, "connection_evicted", connections_evicted - before);
+  before = connections_evicted;
 }
 
 void SelfCollector::set_service_names(size_t in_use, size_t overflowed) {

@@ -113,6 +113,9 @@ void append_normalized_segment(std::string& out, std::string_view segment) {
 
 bool looks_like_identifier(std::string_view segment) {
   if (segment.size() >= kAlwaysIdentifierBytes) return true;
+  // e-mail addresses, user@host and key=value segments name a person or a
+  // record, never a route
+  if (segment.find_first_of("@=") != std::string_view::npos) return true;
   return is_number(segment) || is_uuid(segment) || is_hex_id(segment) || is_random_token(segment);
 }
 
