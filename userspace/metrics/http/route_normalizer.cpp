@@ -98,7 +98,10 @@ void append_printable(std::string& out, std::string_view text) {
 // The extension is looked at first so that "<uuid>.pdf", at 40 bytes an
 // identifier as a whole, still keeps its ".pdf".
 void append_normalized_segment(std::string& out, std::string_view segment) {
-  if (const auto file = split_extension(segment); file && looks_like_identifier(file->stem)) {
+  // an address is an id whole: its ".com" is not a file extension
+  if (segment.find_first_of("@=") != std::string_view::npos) {
+    out += kIdPlaceholder;
+  } else if (const auto file = split_extension(segment); file && looks_like_identifier(file->stem)) {
     out += kIdPlaceholder;
     out += '.';
     out += file->extension;
