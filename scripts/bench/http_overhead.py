@@ -219,12 +219,12 @@ def status_kb(pid, key):
 
 
 def system_cpu():
-    """(busy, total, user+nice+system) jiffies of the whole machine."""
+    """(busy, total, user+nice+system, steal) jiffies of the whole machine."""
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
     total = sum(v[:8])  # guest time is already in user
     idle = v[3] + v[4]
-    return total - idle, total, v[0] + v[1] + v[2]
+    return total - idle, total, v[0] + v[1] + v[2], v[7]
 
 
 class ForeignWatch:
@@ -475,6 +475,9 @@ def run_round(args, kind, n, nginx, children, workdir):
         r["nginx_user_s"] = ng1[0] - ng0[0]
         r["nginx_sys_s"] = ng1[1] - ng0[1]
         r["machine_busy_pct"] = 100.0 * (sys1[0] - sys0[0]) / max(1, sys1[1] - sys0[1])
+        with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+            r["bpf_stats_enabled"] = f.read().strip() == "1"
+        r["steal_pct"] = 100.0 * (sys1[3] - sys0[3]) / max(1, sys1[1] - sys0[1])
         ours = r["wrk_user_s"] + r["wrk_sys_s"] + r["nginx_user_s"] + r["nginx_sys_s"]
         if agent:
             pid = agent.proc.pid
@@ -555,6 +558,7 @@ def summarize(args, rounds):
     s["loss_pct"] = 100.0 * (1 - s["ratio"])
     pairs = [100.0 * (1 - rb["rps"] / ra["rps"]) for ra, rb in zip(a, b)]
     s["pair_loss_min"], s["pair_loss_max"] = min(pairs), max(pairs)
+    s["separated"] = max(r["rps"] for r in b) < min(r["rps"] for r in a)
     s["a_spread_pct"] = 100.0 * (max(r["rps"] for r in a) - min(r["rps"] for r in a)) / s["rps_a"]
     for p in ("p50", "p99"):
         s[f"{p}_a"], s[f"{p}_b"] = med(a, f"{p}_s"), med(b, f"{p}_s")
@@ -563,6 +567,8 @@ def summarize(args, rounds):
     s["agent_cpu_s"] = sum(r["agent_cpu_s"] for r in b)
     s["agent_cpu_with_settle_s"] = sum(r["agent_cpu_with_settle_s"] for r in b)
     s["agent_cpu_per_10k"] = 1e4 * s["agent_cpu_s"] / req_b
+    s["agent_user_per_10k"] = 1e4 * sum(r["agent_user_s"] for r in b) / req_b
+    s["agent_sys_per_10k"] = 1e4 * sum(r["agent_sys_s"] for r in b) / req_b
     s["agent_cpu_with_settle_per_10k"] = 1e4 * s["agent_cpu_with_settle_s"] / req_b
     s["agent_cpu_pct_of_core"] = 100.0 * s["agent_cpu_s"] / sum(r["elapsed_s"] for r in b)
     s["agent_hwm_mib"] = max(r["agent_hwm_kb"] for r in b) / 1024
@@ -574,8 +580,13 @@ def summarize(args, rounds):
         for mode in ("user", "sys"):
             s[f"{who}_{mode}_per_10k_a"] = 1e4 * sum(r[f"{who}_{mode}_s"] for r in a) / req_a
             s[f"{who}_{mode}_per_10k_b"] = 1e4 * sum(r[f"{who}_{mode}_s"] for r in b) / req_b
+    s["cpu_us_per_req_a"] = 100 * sum(s[f"{w}_{m}_per_10k_a"] for w in ("nginx", "wrk") for m in ("user", "sys"))
+    s["cpu_us_per_req_b"] = (100 * sum(s[f"{w}_{m}_per_10k_b"] for w in ("nginx", "wrk") for m in ("user", "sys"))
+                             + 100 * s["agent_cpu_per_10k"])
     s["busy_a"], s["busy_b"] = med(a, "machine_busy_pct"), med(b, "machine_busy_pct")
     s["others_max_pct"] = max(r["others_pct"] for r in rounds)
+    s["steal_max_pct"] = max(r["steal_pct"] for r in rounds)
+    s["bpf_stats_rounds"] = sum(1 for r in rounds if r["bpf_stats_enabled"])
     s["errors"] = sum(r["socket_errors"] + r["non_2xx"] for r in rounds)
     s["target_met"] = s["loss_pct"] <= TARGET_LOSS_PCT
     threads = {}
@@ -637,10 +648,15 @@ def machine_info(args):
     try:
         rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
                              text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no", "--",
+                                "bpf", "userspace", "exporters", "cmake", "CMakeLists.txt"],
                                capture_output=True, text=True, timeout=10).stdout.strip()
-        rev = rev + (" (with uncommitted changes)" if dirty else "")
-    except (OSError, subprocess.TimeoutExpired):
+        rev = rev + (" (with uncommitted changes to the agent's sources)" if dirty else "")
+        head_time = int(subprocess.run(["git", "-C", ROOT, "log", "-1", "--format=%ct"], capture_output=True,
+                                       text=True, timeout=10).stdout.strip() or 0)
+        if args.agent_mtime < head_time:
+            rev += ", but the binary is older than that commit: rebuild to measure it"
+    except (OSError, ValueError, subprocess.TimeoutExpired):
         rev = "?"
     return {
         "nproc": os.cpu_count(),
@@ -651,8 +667,10 @@ def machine_info(args):
         "nginx": nginx_v,
         "wrk": wrk_v,
         "commit": rev or "?",
-        "loadavg": open("/proc/loadavg").read().split()[0],
+        "loadavg": getattr(args, "loadavg", "?"),
         "agent": os.path.relpath(os.path.abspath(args.agent), ROOT),
+        "agent_built": datetime.datetime.fromtimestamp(args.agent_mtime, datetime.timezone.utc)
+                       .strftime("%Y-%m-%d %H:%M UTC"),
         "build_type": build_type(args.agent),
     }
 
@@ -668,10 +686,12 @@ def print_summary(args, rounds, s, cmd):
     print()
     print(f"throughput, median   A {s['rps_a']:.0f} req/s   B {s['rps_b']:.0f} req/s   "
           f"B/A {s['ratio']:.4f}   loss {s['loss_pct']:.1f} %  (pairs {s['pair_loss_min']:.1f} .. "
-          f"{s['pair_loss_max']:.1f} %; A rounds spread {s['a_spread_pct']:.1f} %)")
+          f"{s['pair_loss_max']:.1f} %; A rounds spread {s['a_spread_pct']:.1f} %; "
+          + ("every B round slower than every A round)" if s["separated"] else "A and B rounds overlap)"))
     print(f"p50, median          A {fmt_lat(s['p50_a'])}   B {fmt_lat(s['p50_b'])}")
     print(f"p99, median          A {fmt_lat(s['p99_a'])}   B {fmt_lat(s['p99_b'])}")
     print(f"agent CPU            {s['agent_cpu_per_10k']:.3f} s per 10k requests during load "
+          f"(user {s['agent_user_per_10k']:.3f} + sys {s['agent_sys_per_10k']:.3f}) "
           f"({s['agent_cpu_pct_of_core']:.0f} % of one core); {s['agent_cpu_with_settle_per_10k']:.3f} s "
           f"with the drain after the load")
     print(f"agent threads        " + ", ".join(f"{k} {v:.2f} s" for k, v in s["agent_threads"].items()))
@@ -682,8 +702,10 @@ def print_summary(args, rounds, s, cmd):
           f"B user {s['nginx_user_per_10k_b']:.3f} sys {s['nginx_sys_per_10k_b']:.3f}  (seconds)")
     print(f"wrk CPU / 10k req    A user {s['wrk_user_per_10k_a']:.3f} sys {s['wrk_sys_per_10k_a']:.3f}   "
           f"B user {s['wrk_user_per_10k_b']:.3f} sys {s['wrk_sys_per_10k_b']:.3f}  (seconds)")
+    print(f"CPU per request      A {s['cpu_us_per_req_a']:.1f} µs   B {s['cpu_us_per_req_b']:.1f} µs  "
+          f"(nginx + wrk, + agent in B)")
     print(f"machine busy         A {s['busy_a']:.1f} %   B {s['busy_b']:.1f} %   (other processes at most "
-          f"{s['others_max_pct']:.1f} % of the CPUs in a round)")
+          f"{s['others_max_pct']:.1f} %, steal at most {s['steal_max_pct']:.1f} % of the CPUs in a round)")
     if s["errors"]:
         print(f"wrk errors           {s['errors']} (socket errors + non-2xx)")
     if args.bpf_stats:
@@ -693,6 +715,9 @@ def print_summary(args, rounds, s, cmd):
         for name, cnt, ns in s["bpf"]:
             print(f"  {name:24} {cnt:12} {cnt / s['total']:8.2f} {ns / cnt:8.0f} {ns / 1e6:9.1f}")
         print(f"  BPF run time per request: {s['bpf_ns_per_request']:.0f} ns")
+    if s["bpf_stats_rounds"] and not args.bpf_stats:
+        print(f"WARNING: kernel.bpf_stats_enabled was turned on by someone else in {s['bpf_stats_rounds']} "
+              f"round(s): every BPF program run also paid for timing itself, so B is slower than it would be")
     print()
     verdict = "MET" if s["target_met"] else "NOT MET"
     print(f"target: at most {TARGET_LOSS_PCT:.0f} % throughput loss: {verdict} ({s['loss_pct']:.1f} %)")
@@ -707,8 +732,9 @@ def main_table(args, s, info, cmd, rounds):
         "Written by `scripts/bench/http_overhead.sh`; rerun it to refresh this section.",
         "",
         f"- Machine: {info['nproc']} CPUs ({info['cpu']}), {info['mem_gib']:.0f} GiB, kernel {info['kernel']}; "
-        f"nginx {info['nginx']}, wrk {info['wrk']}; load average {info['loadavg']} at the end",
-        f"- Date: {info['date']}; agent `{info['agent']}` (userspace compiled with {info['build_type']}) at commit {info['commit']}",
+        f"nginx {info['nginx']}, wrk {info['wrk']}; load average {info['loadavg']} before the run",
+        f"- Date: {info['date']}; agent `{info['agent']}` built {info['agent_built']} (userspace compiled with "
+        f"{info['build_type']}), HEAD {info['commit']}",
         f"- Command (as root, from the repository root): `{cmd}`",
         f"- Load: `wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency` keep-alive "
         f"against nginx (2 workers, `return 200 \"hello\\n\"`, no access log) on 127.0.0.1; "
@@ -716,6 +742,10 @@ def main_table(args, s, info, cmd, rounds):
         f"B = `redeye run --listen 127.0.0.1:PORT`"
         + (" " + " ".join(args.agent_arg) if args.agent_arg else "")
         + " (default settings), started fresh before each B round and stopped after it",
+        *([f"- Note: `kernel.bpf_stats_enabled` was turned on by someone else during {s['bpf_stats_rounds']} of "
+            f"the {len(rounds)} rounds, so each BPF program run also paid for timing itself (two clock reads): "
+            f"B is a little slower than it would be otherwise."] if s["bpf_stats_rounds"] and not args.bpf_stats
+          else []),
         "",
         f"Target: at most {TARGET_LOSS_PCT:.0f} % throughput loss. Result: {s['loss_pct']:.1f} % loss, "
         f"target {verdict}.",
@@ -725,12 +755,13 @@ def main_table(args, s, info, cmd, rounds):
         f"| throughput, median of rounds | {s['rps_a']:,.0f} req/s | {s['rps_b']:,.0f} req/s |",
         f"| throughput B/A (loss) | | {s['ratio']:.3f} ({s['loss_pct']:.1f} % loss; "
         f"pairs {s['pair_loss_min']:.1f} to {s['pair_loss_max']:.1f} %) |",
-        f"| throughput spread of the A rounds (noise) | {s['a_spread_pct']:.1f} % | |",
+        f"| throughput spread of the A rounds (noise) | {s['a_spread_pct']:.1f} % | "
+        + ("every B round is slower than every A round |" if s["separated"] else "A and B rounds overlap |"),
         f"| p50 latency, median of rounds | {fmt_lat(s['p50_a'])} | {fmt_lat(s['p50_b'])} |",
         f"| p99 latency, median of rounds | {fmt_lat(s['p99_a'])} | {fmt_lat(s['p99_b'])} |",
-        f"| agent CPU per 10k requests | | {s['agent_cpu_per_10k']:.3f} s during load "
-        f"({s['agent_cpu_pct_of_core']:.0f} % of one core); {s['agent_cpu_with_settle_per_10k']:.3f} s "
-        f"with the drain after it |",
+        f"| agent CPU per 10k requests | | {s['agent_cpu_per_10k']:.3f} s during load (user "
+        f"{s['agent_user_per_10k']:.3f} + sys {s['agent_sys_per_10k']:.3f}; {s['agent_cpu_pct_of_core']:.0f} % "
+        f"of one core); {s['agent_cpu_with_settle_per_10k']:.3f} s with the drain after it |",
         f"| agent peak RSS (VmHWM) | | {s['agent_hwm_mib']:.1f} MiB |",
         f"| requests counted by the agent / sent by wrk | | {s['counted']:,} / {s['total']:,} "
         f"({s['counted_pct']:.2f} %); events lost {s['lost']} |",
@@ -738,8 +769,11 @@ def main_table(args, s, info, cmd, rounds):
         f"{s['nginx_sys_per_10k_a']:.3f} s | {s['nginx_user_per_10k_b']:.3f} + {s['nginx_sys_per_10k_b']:.3f} s |",
         f"| wrk CPU per 10k requests, user + sys | {s['wrk_user_per_10k_a']:.3f} + "
         f"{s['wrk_sys_per_10k_a']:.3f} s | {s['wrk_user_per_10k_b']:.3f} + {s['wrk_sys_per_10k_b']:.3f} s |",
+        f"| CPU per request, nginx + wrk (+ agent in B) | {s['cpu_us_per_req_a']:.1f} µs | "
+        f"{s['cpu_us_per_req_b']:.1f} µs |",
         f"| machine CPU busy, median | {s['busy_a']:.0f} % | {s['busy_b']:.0f} % |",
-        f"| CPU taken by other processes, worst round | {s['others_max_pct']:.1f} % | |",
+        f"| CPU taken by other processes / stolen by the host, worst round | {s['others_max_pct']:.1f} % / "
+        f"{s['steal_max_pct']:.1f} % | |",
         "",
         "Rounds:",
         "",
@@ -769,8 +803,9 @@ What each figure is and how it is measured:
   `1 - median(B) / median(A)`. "Pairs" is the loss of each B round against
   the A round just before it, to show how much the figure moves from pair
   to pair; the A spread is `(max - min) / median` of the A rounds, the noise
-  of the machine with no agent at all. A loss smaller than that spread is
-  not distinguishable from noise.
+  of the machine with no agent at all. When the ranges of A and B rounds
+  overlap, a loss of that size is not distinguishable from noise; when
+  every B round is slower than every A round, it is.
 - **p50 / p99 latency**: wrk's `--latency` distribution (time from sending a
   request to reading its response, per connection, closed loop), median
   over the rounds of each kind.
@@ -798,6 +833,10 @@ What each figure is and how it is measured:
   master and workers (from `/proc`) and of wrk (its rusage), per 10k
   requests. The difference B - A in system time is where the in-kernel
   cost of the syscall tracepoints and BPF programs lands.
+- **CPU per request**: nginx's, wrk's and (in B) the agent's CPU time
+  during the load, divided by wrk's request count. When the machine is
+  saturated, throughput is roughly the CPUs divided by this figure, so its
+  growth from A to B predicts most of the throughput loss.
 - **Machine CPU busy**: `1 - (idle + iowait) / total` from `/proc/stat`
   during the load. Near 100 % means nginx, wrk and the agent compete for
   the CPUs, so every CPU second the agent takes is taken from the load.
@@ -809,7 +848,11 @@ What each figure is and how it is measured:
   exists (its probes would trace nginx and wrk too) and the machine has
   been at most `--max-others` (10 %) busy for 2 s, and it runs a pair A B
   again when such an agent appeared during one of its rounds or other
-  processes took more than that share of the CPUs.
+  processes took more than that share of the CPUs. Steal is the `steal`
+  column of `/proc/stat`: time the hypervisor gave this VM's CPUs to
+  someone else.
+- `kernel.bpf_stats_enabled` is kept off during the run (and put back as
+  it was after): with it on, every BPF program run also times itself.
 - wrk, nginx and the agent share the same CPUs (no pinning), as they would
   on a small node; the figures are for this machine only."""
 
@@ -821,10 +864,12 @@ def bpf_table(args, s, info, cmd):
         "Written by `scripts/bench/http_overhead.sh --bpf-stats`. With `kernel.bpf_stats_enabled=1` the kernel "
         "times every run of every BPF program (`run_cnt`, `run_time_ns` in `bpftool prog show`); the "
         "script reads them for the agent's programs (found through the agent's fds) before and after the "
-        "load and sums the difference over the B rounds. The timing itself costs a little, so this run's "
-        "throughput figures are not used in the table above.",
+        "load and sums the difference over the B rounds. The timing is not free (two clock reads per run, "
+        "dear in a virtual machine): the averages are upper bounds, and this run's throughput is not the one "
+        "in the table above.",
         "",
-        f"- Machine: {info['nproc']} CPUs, kernel {info['kernel']}; date {info['date']}; commit {info['commit']}",
+        f"- Machine: {info['nproc']} CPUs, kernel {info['kernel']}; date {info['date']}; agent `{info['agent']}` "
+        f"built {info['agent_built']}, HEAD {info['commit']}",
         f"- Command: `{cmd}`",
         f"- Requests sent by wrk in the B rounds: {s['total']:,}; throughput loss in this run "
         f"{s['loss_pct']:.1f} % (with the timing overhead)",
@@ -836,9 +881,11 @@ def bpf_table(args, s, info, cmd):
         lines.append(f"| `{name}` | {cnt:,} | {cnt / s['total']:.2f} | {ns / cnt:,.0f} | {ns / 1e6:,.1f} | "
                      f"{ns / s['total']:,.0f} |")
     lines += ["", f"BPF run time per request, all programs: {s['bpf_ns_per_request']:,.0f} ns. "
-              "This does not include the cost of entering the tracepoints themselves (with any "
-              "`sys_enter_*`/`sys_exit_*` tracepoint attached, every syscall of every task takes the "
-              "traced slow path), which shows only in the processes' system time."]
+              "Programs on the raw `sys_enter`/`sys_exit` tracepoints run for every syscall of every "
+              "process (epoll_wait, the agent's own, ...) and return early for the ones they do not trace, "
+              "so their runs per request count all syscalls. The figure does not include the cost of "
+              "reaching the programs (with any program on the syscall tracepoints, every syscall of every "
+              "task takes the traced slow path), which shows only in the processes' system time."]
     return "\n".join(lines)
 
 
@@ -886,9 +933,10 @@ def parse_args():
     p.add_argument("--no-docs", action="store_true", help="print only; leave the docs alone")
     p.add_argument("--json", metavar="FILE", help="also write every round's raw figures to FILE")
     p.add_argument("--bpf-stats", action="store_true",
-                   help="enable kernel.bpf_stats_enabled during the run (restored after) and report each "
-                        "BPF program's run count and average run time; writes its own docs section, not "
-                        "the main one (the timing costs throughput)")
+                   help="turn kernel.bpf_stats_enabled on during the run (without it the script turns it "
+                        "off; either way it is restored after) and report each BPF program's run count and "
+                        "average run time; writes its own docs section, not the main one (the timing costs "
+                        "throughput)")
     p.add_argument("--allow-other-agents", action="store_true",
                    help="run even when another 'redeye run' is running (its probes would trace the A "
                         "rounds too)")
@@ -928,7 +976,7 @@ def main():
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)
     # a hard bound on the whole run: load, agent start-ups, drains, slack
-    max_reruns = 2 * args.rounds
+    max_reruns = 2 * args.rounds + 2
     budget = int(args.warmup + (args.rounds + max_reruns) * (2 * (args.duration + args.pause) + 60)
                  + args.wait_others + 60)
 
@@ -943,24 +991,32 @@ def main():
     if args.bpf_stats and subprocess.run(["which", "bpftool"], capture_output=True).returncode != 0:
         sys.exit("http_overhead: --bpf-stats needs bpftool (Debian package bpftool)")
 
-    est = int(args.warmup + 2 * args.rounds * (args.duration + args.pause) + args.rounds * 5)
+    est = int(args.warmup + 2 * args.rounds * (args.duration + args.pause + 2) + args.rounds * 4)
     log(f"{args.rounds} x A + {args.rounds} x B rounds of {args.duration}s, about {est}s "
         f"(hard limit {budget}s); work dir {workdir}")
+    with open("/proc/loadavg") as f:
+        args.loadavg = f.read().split()[0]
     saved_stats = None
     nginx = None
     rounds = []
     try:
         # every B round runs the same binary, even if build/ is rebuilt meanwhile
         binary = os.path.join(workdir, "redeye")
+        args.agent_mtime = os.path.getmtime(args.agent)
         shutil.copy2(args.agent, binary)
         agent_binary, args.agent = args.agent, binary
-        if args.bpf_stats:
-            with open("/proc/sys/kernel/bpf_stats_enabled") as f:
-                saved_stats = f.read().strip()
+        # BPF run-time statistics cost every program run two clock reads:
+        # on only for --bpf-stats, off otherwise, restored afterwards
+        want = "1" if args.bpf_stats else "0"
+        with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+            current = f.read().strip()
+        if current != want:
+            saved_stats = current
             with open(os.path.join(workdir, "bpf_stats_enabled.saved"), "w") as f:
                 f.write(saved_stats)
             with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
-                f.write("1")
+                f.write(want)
+            log(f"kernel.bpf_stats_enabled was {saved_stats}, set to {want} for this run (restored at the end)")
         ndir = os.path.join(workdir, "nginx")
         os.makedirs(ndir)
         port = free_port()
@@ -1024,6 +1080,8 @@ def main():
         if saved_stats is not None:
             with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
                 f.write(saved_stats)
+            with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+                log(f"kernel.bpf_stats_enabled restored to {f.read().strip()}")
         if own_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
     args.agent = agent_binary
