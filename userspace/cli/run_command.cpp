@@ -140,9 +140,12 @@ int run_agent(const RunOptions& options) {
   tls.attach_new(capture::find_libssl());
   poller.add(probes.sockets().map_fd("data_events"),
              [&](const void* data, size_t size) { connections.on_event(data, size); });
+  // A process's last data events sit in another ring than its exit event
+  // and may be read after it: its connections end once both rings are read.
+  std::vector<uint32_t> exited;
   metrics::ProcEvents events(*registry, probes.proc(), table, poller, [&](uint32_t tgid) {
     procfs.on_exit(tgid);
-    connections.on_process_exit(tgid);
+    exited.push_back(tgid);
   });
   std::vector<metrics::Collector*> kernel_collectors{&sched, &block, &tcp, &self};
   std::vector<metrics::Collector*> proc_collectors{&procfs, &pressure};
@@ -164,6 +167,8 @@ int run_agent(const RunOptions& options) {
     // Data events do not wake us (see sockets.bpf.c): this timeout is how
     // often they are read when traffic is light.
     poller.poll(kPollMs);
+    for (uint32_t tgid : exited) connections.on_process_exit(tgid);
+    exited.clear();
     health.tick();
     const auto now = Clock::now();
     if (now >= next_proc) {

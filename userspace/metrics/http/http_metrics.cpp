@@ -140,16 +140,25 @@ void HttpMetrics::observe_server(const std::string& service, const capture::Conn
   const auto& h = *r.http;
   const std::string route = route_cap_.admit(service, routes_.route(service, h.path));
   const std::string status = std::to_string(h.status);
-  server_duration_
-      .Add({{"service_name", service},
-            {"http_request_method", method_label(h.method)},
-            {"http_response_status_code", status},
-            {"http_route", route}},
-           http_duration_bounds())
+  const std::string method = method_label(h.method);
+  server_series_
+      .get(series_key(service, method, status, route),
+           [&]() -> prometheus::Histogram& {
+             return server_duration_.Add({{"service_name", service},
+                                          {"http_request_method", method},
+                                          {"http_response_status_code", status},
+                                          {"http_route", route}},
+                                         http_duration_bounds());
+           })
       .Observe(seconds_between(r.request_ns, r.response_ns));
-  const prometheus::Labels by_route{{"service_name", service}, {"http_route", route}};
-  request_body_.Add(by_route, body_size_bounds()).Observe(static_cast<double>(h.request_body_bytes));
-  response_body_.Add(by_route, body_size_bounds()).Observe(static_cast<double>(h.response_body_bytes));
+  auto& bodies = body_series_.get(series_key(service, route), [&]() -> BodySeries& {
+    const prometheus::Labels by_route{{"service_name", service}, {"http_route", route}};
+    body_storage_.push_back(BodySeries{&request_body_.Add(by_route, body_size_bounds()),
+                                       &response_body_.Add(by_route, body_size_bounds())});
+    return body_storage_.back();
+  });
+  bodies.request->Observe(static_cast<double>(h.request_body_bytes));
+  bodies.response->Observe(static_cast<double>(h.response_body_bytes));
 
   std::string source;
   if (!options_.source_header.empty()) source = h.source.empty() ? "_none" : label_safe(h.source);
@@ -168,12 +177,17 @@ void HttpMetrics::observe_client(const std::string& service, const capture::Conn
   // The Host header names the server as the client meant it; the socket's
   // peer address when there is none (HTTP/1.0).
   const std::string address = address_cap_.admit(service, h.host.empty() ? conn.peer : label_safe(lower(h.host)));
-  client_duration_
-      .Add({{"service_name", service},
-            {"http_request_method", method_label(h.method)},
-            {"http_response_status_code", std::to_string(h.status)},
-            {"server_address", address}},
-           http_duration_bounds())
+  const std::string method = method_label(h.method);
+  const std::string status = std::to_string(h.status);
+  client_series_
+      .get(series_key(service, method, status, address),
+           [&]() -> prometheus::Histogram& {
+             return client_duration_.Add({{"service_name", service},
+                                          {"http_request_method", method},
+                                          {"http_response_status_code", status},
+                                          {"server_address", address}},
+                                         http_duration_bounds());
+           })
       .Observe(seconds_between(r.request_ns, r.response_ns));
 }
 

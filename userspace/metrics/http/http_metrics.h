@@ -7,6 +7,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <deque>
 #include <string>
 #include <unordered_set>
 
@@ -14,6 +15,7 @@
 #include "metrics/http/http_options.h"
 #include "metrics/http/label_cap.h"
 #include "metrics/http/route_normalizer.h"
+#include "metrics/series_cache.h"
 #include "proc/process_table.h"
 
 namespace redeye::metrics::http {
@@ -38,8 +40,17 @@ class HttpMetrics : public capture::RecordConsumer {
   void observe_s3(const std::string& service, const protocols::Record& r);
   prometheus::Gauge& active(const std::string& service);
 
+  struct BodySeries {
+    prometheus::Histogram* request;
+    prometheus::Histogram* response;
+  };
+
   proc::ProcessTable& table_;
   HttpOptions options_;
+  SeriesCache<prometheus::Histogram> server_series_;
+  SeriesCache<prometheus::Histogram> client_series_;
+  SeriesCache<BodySeries> body_series_;
+  std::deque<BodySeries> body_storage_;  // stable addresses for body_series_
   RouteNormalizer routes_;
   LabelCap route_cap_;
   LabelCap source_cap_;
