@@ -43,6 +43,8 @@ class DiskIo(unittest.TestCase):
             self.assertEqual(m.value("redeye_process_disk_io_bytes_total", **written), WRITE_MIB * MIB)
             latency = dict(device=device, operation="write")
             count = m.value("redeye_disk_io_duration_seconds_count", **latency)
+            print(f"measured: bytes={m.value('redeye_process_disk_io_bytes_total', **written):.0f} "
+                  f"latency_observations={count:.0f} device={device}", flush=True)
             self.assertGreater(count, 0, f"no latency observed for {device}")
             self.assertGreater(m.value("redeye_disk_io_duration_seconds_sum", **latency), 0)
             self.assertEqual(m.value("redeye_disk_io_duration_seconds_bucket", le="+Inf", **latency), count)

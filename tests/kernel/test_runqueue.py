@@ -34,6 +34,9 @@ class RunQueueLatency(unittest.TestCase):
             # threads-cores of the threads are always waiting: about
             # (threads - cores) * HOG_MS of waiting in total. Ask for a third.
             expected_wait = (threads - os.cpu_count()) * HOG_MS / 1000
+            print(f"measured: threads={threads} cpus={os.cpu_count()} observations={count:.0f} "
+                  f"waited={waited:.2f}s expected~{expected_wait:.1f}s idle_new={m.value('redeye_runqueue_latency_seconds_count', service_name='sleeper') - idle_count:.0f}",
+                  flush=True)
             self.assertGreater(count, threads, "every thread waited at least once")
             self.assertGreater(waited, expected_wait / 3,
                                f"waited {waited:.2f}s in total, expected about {expected_wait:.1f}s")
