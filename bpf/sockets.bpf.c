@@ -284,7 +284,7 @@ static __always_inline void finish_event(struct conn *c, struct scratch *s, __u3
 {
 	if (c->state == CONN_INFERRING) {
 		__u8 role = c->role;
-		__u32 proto = infer_protocol(s->ev.data, s->ev.captured, dir, &role);
+		__u32 proto = infer_protocol(s->ev.data, s->ev.captured, size, dir, &role);
 
 		if (proto == REDEYE_PROTO_UNKNOWN) {
 			if (++c->attempts >= infer_attempts)

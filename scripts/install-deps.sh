@@ -13,6 +13,7 @@ BUILD_PACKAGES=(
 TEST_PACKAGES=(
   python3 curl iproute2 nftables util-linux coreutils procps
   nginx-light wrk openssl nodejs python3-boto3
+  postgresql postgresql-contrib mariadb-server mariadb-client
 )
 
 want=("${BUILD_PACKAGES[@]}")

@@ -62,7 +62,8 @@ ConnectionTable::Entry& ConnectionTable::open(const Key& key, const redeye_data_
     ++stats_.connections_evicted;
     close(victim);
   }
-  ConnectionInfo info{ev.conn.tgid, to_role(ev.role), format_peer(ev), ev.local_port};
+  ConnectionInfo info{ev.conn.tgid, std::string(registry_.name_of(static_cast<redeye_protocol>(ev.protocol))),
+                      to_role(ev.role), format_peer(ev), ev.local_port};
   auto entry = std::make_unique<Entry>(consumer_, std::move(info));
   entry->tracker = std::make_unique<conn::ConnectionTracker>(registry_, *entry, max_buffered_);
   entry->tracker->set_role(entry->info.role);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "conn/connection_tracker.h"
 #include "protocols/protocol.h"
@@ -17,12 +18,14 @@ namespace redeye::capture {
 
 struct ConnectionInfo {
   uint32_t tgid = 0;
+  std::string protocol;  // registry name: "http", "postgresql", "mysql"
   protocols::Role role = protocols::Role::Unknown;
   std::string peer;  // "10.0.0.5:5432" / "[::1]:80"
   uint16_t local_port = 0;
 };
 
-// Where finished records go (the metrics of each protocol).
+// Where finished records go (the metrics of each protocol). Each consumer
+// picks the records of its protocols and ignores the rest.
 class RecordConsumer {
  public:
   virtual ~RecordConsumer() = default;
@@ -31,6 +34,24 @@ class RecordConsumer {
   // abandoned: it never will get one (connection closed, bytes lost).
   virtual void on_request_started(const ConnectionInfo& /*conn*/, protocols::Role /*role*/) {}
   virtual void on_request_abandoned(const ConnectionInfo& /*conn*/, protocols::Role /*role*/, uint64_t /*n*/) {}
+};
+
+// Hands every record to several consumers (one per protocol family).
+class ConsumerFanout : public RecordConsumer {
+ public:
+  explicit ConsumerFanout(std::vector<RecordConsumer*> consumers) : consumers_(std::move(consumers)) {}
+  void on_record(const ConnectionInfo& conn, const protocols::Record& record) override {
+    for (auto* c : consumers_) c->on_record(conn, record);
+  }
+  void on_request_started(const ConnectionInfo& conn, protocols::Role role) override {
+    for (auto* c : consumers_) c->on_request_started(conn, role);
+  }
+  void on_request_abandoned(const ConnectionInfo& conn, protocols::Role role, uint64_t n) override {
+    for (auto* c : consumers_) c->on_request_abandoned(conn, role, n);
+  }
+
+ private:
+  std::vector<RecordConsumer*> consumers_;
 };
 
 struct ConnectionTableStats {

@@ -10,6 +10,7 @@
 #include "bpf/ring_poller.h"
 #include "capture/connection_table.h"
 #include "capture/tls_attacher.h"
+#include "metrics/db/db_metrics.h"
 #include "metrics/http/http_metrics.h"
 #include "protocols/protocol.h"
 #include "cli/commands.h"
@@ -135,7 +136,9 @@ int run_agent(const RunOptions& options) {
   metrics::http::HttpMetrics http(*registry, table, options.http);
   protocols::ProtocolRegistry protocol_registry;
   protocols::register_builtin_protocols(protocol_registry, protocols::ProtocolOptions{options.http.source_header});
-  capture::ConnectionTable connections(protocol_registry, http);
+  metrics::db::DbMetrics db(*registry, table);
+  capture::ConsumerFanout consumers({&http, &db});
+  capture::ConnectionTable connections(protocol_registry, consumers);
   capture::TlsAttacher tls(probes.sockets());
   tls.attach_new(capture::find_libssl());
   poller.add(probes.sockets().map_fd("data_events"),

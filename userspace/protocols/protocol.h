@@ -84,6 +84,14 @@ struct HttpDetails {
   std::string source;        // value of the configured source header, if any
 };
 
+// What a database exchange tells the metrics: never the statement text.
+struct SqlDetails {
+  std::string system;      // "postgresql" or "mysql"
+  std::string operation;   // first SQL keyword, see protocols/sql/sql_summary.h
+  std::string collection;  // first table of a simple statement, "" otherwise
+  std::string error_type;  // "" on success; SQLSTATE (PostgreSQL) or error number (MySQL)
+};
+
 // One request/response exchange, produced by a parser's stitcher. The
 // protocol issues extend it with what their metrics need.
 struct Record {
@@ -95,6 +103,7 @@ struct Record {
   uint64_t request_ns = 0;   // the request's first byte was seen
   uint64_t response_ns = 0;  // the response's last byte was seen
   std::optional<HttpDetails> http;
+  std::optional<SqlDetails> sql;
 };
 
 // body_bytes_to_skip value meaning "everything until the connection closes"

@@ -33,22 +33,86 @@ static __always_inline int http1_kind(const char *d, __u32 len)
 	return 0;
 }
 
+static __always_inline __u32 be32(const char *d)
+{
+	return ((__u32)(__u8)d[0] << 24) | ((__u32)(__u8)d[1] << 16) | ((__u32)(__u8)d[2] << 8) |
+	       (__u32)(__u8)d[3];
+}
+
+/*
+ * PostgreSQL: 1 for a frontend (client) message, 2 for a backend one, 0
+ * otherwise. The startup phase is unambiguous (length + protocol or SSL
+ * code); for sessions older than the agent, a simple or extended query
+ * whose length field matches the message.
+ */
+static __always_inline int postgres_kind(const char *d, __u32 len, __u32 size)
+{
+	__u32 n, code;
+
+	if (len < 8)
+		return 0;
+	n = be32(d);
+	code = be32(d + 4);
+	if (n == size && n >= 8 && n < 10000 &&
+	    (code == 196608 /* protocol 3.0 */ || code == 80877103 /* SSLRequest */ ||
+	     code == 80877104 /* GSSENCRequest */ || code == 80877102 /* CancelRequest */))
+		return 1;
+	n = be32(d + 1);
+	if ((d[0] == 'Q' || d[0] == 'P') && n >= 5 && n + 1 <= size && n < (1U << 30))
+		return 1;
+	return 0;
+}
+
+/*
+ * MySQL: the server speaks first (handshake v10: sequence 0, protocol 10,
+ * a version string); for sessions older than the agent, COM_QUERY with a
+ * length that matches the message. 1 client message, 2 server, 0 neither.
+ */
+static __always_inline int mysql_kind(const char *d, __u32 len, __u32 size)
+{
+	__u32 n;
+
+	if (len < 6)
+		return 0;
+	n = (__u32)(__u8)d[0] | ((__u32)(__u8)d[1] << 8) | ((__u32)(__u8)d[2] << 16);
+	if (n + 4 != size || d[3] != 0)
+		return 0;
+	if (d[4] == 10 && d[5] >= '1' && d[5] <= '9')
+		return 2;
+	if ((d[4] == 0x03 || d[4] == 0x16) && n > 1)
+		return 1; /* COM_QUERY, COM_STMT_PREPARE */
+	return 0;
+}
+
 /*
  * The protocol of a message, and the role it implies when the role is
  * still unknown: a request sent means a client, a request received a
  * server (and the other way round for responses).
  */
-static __always_inline __u32 infer_protocol(const char *d, __u32 len, __u32 dir, __u8 *role)
+static __always_inline void infer_role(int client_message, __u32 dir, __u8 *role)
+{
+	if (*role == REDEYE_ROLE_UNKNOWN)
+		*role = client_message == (dir == REDEYE_SEND) ? REDEYE_ROLE_CLIENT : REDEYE_ROLE_SERVER;
+}
+
+/* size: the whole message, of which len bytes were captured at d. */
+static __always_inline __u32 infer_protocol(const char *d, __u32 len, __u32 size, __u32 dir, __u8 *role)
 {
 	int kind = http1_kind(d, len);
 
 	if (kind) {
-		if (*role == REDEYE_ROLE_UNKNOWN) {
-			int request_sent = (kind == 1) == (dir == REDEYE_SEND);
-
-			*role = request_sent ? REDEYE_ROLE_CLIENT : REDEYE_ROLE_SERVER;
-		}
+		infer_role(kind == 1, dir, role);
 		return REDEYE_PROTO_HTTP1;
+	}
+	kind = postgres_kind(d, len, size);
+	if (kind) {
+		infer_role(kind == 1, dir, role);
+		return REDEYE_PROTO_POSTGRES;
+	}
+	kind = mysql_kind(d, len, size);
+	if (kind) {
+		infer_role(kind == 1, dir, role);
+		return REDEYE_PROTO_MYSQL;
 	}
 	return REDEYE_PROTO_UNKNOWN;
 }

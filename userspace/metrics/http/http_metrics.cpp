@@ -113,11 +113,11 @@ prometheus::Gauge& HttpMetrics::active(const std::string& service) {
 }
 
 void HttpMetrics::on_request_started(const capture::ConnectionInfo& conn, protocols::Role role) {
-  if (role == protocols::Role::Server) active(table_.service_of(conn.tgid)).Increment();
+  if (role == protocols::Role::Server && conn.protocol == "http") active(table_.service_of(conn.tgid)).Increment();
 }
 
 void HttpMetrics::on_request_abandoned(const capture::ConnectionInfo& conn, protocols::Role role, uint64_t n) {
-  if (role != protocols::Role::Server) return;
+  if (role != protocols::Role::Server || conn.protocol != "http") return;
   auto& g = active(table_.service_of(conn.tgid));
   g.Set(std::max(0.0, g.Value() - static_cast<double>(n)));
 }
