@@ -130,5 +130,29 @@ class PostgresRed(unittest.TestCase):
         self.agent.assert_nothing_lost(self)
 
 
+class PostgresEncrypted(unittest.TestCase):
+    """An SSL session is counted as unparsed and skipped: no operation is
+    made up from its bytes."""
+
+    def test_ssl_sessions_are_counted_unparsed(self):
+        harness.require_root()
+        harness.require_tool("openssl")
+        pg = servers.Postgres(ssl=True)
+        self.addCleanup(pg.stop)
+        with Agent() as agent:
+            n = 3
+            for _ in range(n):
+                r = pg.psql("SELECT 1", sslmode="require")
+                self.assertEqual(r.stdout.strip(), "1")
+            key = dict(protocol="postgresql", reason="encrypted")
+            # each session is seen at both ends: psql and the postgres backend
+            m = agent.wait_for(lambda m: m.value("redeye_connections_unparsed_total", **key) >= 2 * n,
+                               what="unparsed SSL sessions")
+            m = agent.settle()
+            self.assertEqual(m.value("redeye_connections_unparsed_total", **key), 2 * n)
+            self.assertEqual(m.value(SERVER + "_count", service_name="postgresql"), 0)
+            self.assertEqual(m.value(CLIENT + "_count", service_name="psql"), 0)
+
+
 if __name__ == "__main__":
     harness.main()

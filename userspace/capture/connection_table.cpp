@@ -78,6 +78,9 @@ void ConnectionTable::close(std::unordered_map<Key, std::unique_ptr<Entry>, KeyH
   if (it == entries_.end()) return;
   auto& tracker = *it->second->tracker;
   tracker.on_close();
+  if (const auto* parser = tracker.parser(); parser && !parser->unparsed_reason().empty() &&
+                                             stats_.unparsed.size() < 64)
+    ++stats_.unparsed[it->second->info.protocol + "/" + std::string(parser->unparsed_reason())];
   for (auto dir : {protocols::Direction::Send, protocols::Direction::Recv}) {
     if (const auto* stream = tracker.stream(dir)) {
       stats_.stream_gaps += stream->stats().gaps;

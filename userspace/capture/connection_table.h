@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <list>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -64,6 +65,8 @@ struct ConnectionTableStats {
   uint64_t stream_gaps = 0;       // bytes lost in capture (ring buffer full, prefix too short)
   uint64_t invalid_frames = 0;    // bytes that were not the protocol: resynchronised
   uint64_t buffer_overflows = 0;  // an incomplete frame outgrew the per-stream cap
+  // Connections whose parser stopped on purpose: "postgresql/encrypted" -> n.
+  std::map<std::string, uint64_t> unparsed;
 };
 
 std::string format_peer(const redeye_data_event& ev);

@@ -190,6 +190,7 @@ int run_agent(const RunOptions& options) {
       connections.expire_idle(monotonic_ns(), kIdleConnectionNs);
       const auto& cs = connections.stats();
       self.set_userspace_losses(cs.stream_gaps, cs.invalid_frames, cs.buffer_overflows, cs.connections_evicted);
+      self.set_unparsed(cs.unparsed);
       next_kernel = now + interval;
     }
   }

@@ -43,7 +43,12 @@ SelfCollector::SelfCollector(prometheus::Registry& registry, const bpf::ProbeSet
                          .Name("redeye_service_names")
                          .Help("Distinct service_name values: in_use, and overflowed (refused by --max-services, "
                                "reported as \"other\")")
-                         .Register(registry)) {
+                         .Register(registry)),
+      unparsed_(prometheus::BuildCounter()
+                    .Name("redeye_connections_unparsed_total")
+                    .Help("Connections of a known protocol the parsers skipped on purpose (encrypted, compressed, "
+                          "replication streams)")
+                    .Register(registry)) {
   prometheus::BuildGauge()
       .Name("redeye_build_info")
       .Help("Version of the agent and release of the kernel it runs on")
@@ -80,6 +85,17 @@ void SelfCollector::set_userspace_losses(uint64_t stream_gaps, uint64_t invalid_
   uint64_t& before = last_userspace_lost_["connection_evicted"];
   if (connections_evicted > before) add_lost(LostStage::Userspace, "connection_evicted", connections_evicted - before);
   before = connections_evicted;
+}
+
+void SelfCollector::set_unparsed(const std::map<std::string, uint64_t>& totals) {
+  for (const auto& [key, now] : totals) {
+    uint64_t& before = last_unparsed_[key];
+    if (now <= before) continue;
+    const auto slash = key.find('/');
+    unparsed_.Add({{"protocol", key.substr(0, slash)}, {"reason", key.substr(slash + 1)}})
+        .Increment(static_cast<double>(now - before));
+    before = now;
+  }
 }
 
 void SelfCollector::set_service_names(size_t in_use, size_t overflowed) {

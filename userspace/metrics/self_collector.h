@@ -27,6 +27,8 @@ class SelfCollector : public Collector {
   void add_lost(LostStage stage, const std::string& reason, uint64_t n);
   // Distinct service_name values in use, and names refused by the cap.
   void set_service_names(size_t in_use, size_t overflowed);
+  // Connections left unparsed on purpose, by "protocol/reason" (cumulative).
+  void set_unparsed(const std::map<std::string, uint64_t>& totals);
   // Losses after the kernel: parsers that lost track, connections evicted.
   // Cumulative values; the collector exports what they gained.
   void set_userspace_losses(uint64_t stream_gaps, uint64_t invalid_frames, uint64_t buffer_overflows,
@@ -41,6 +43,8 @@ class SelfCollector : public Collector {
   prometheus::Family<prometheus::Gauge>& map_capacity_;
   prometheus::Family<prometheus::Gauge>& probe_up_;
   prometheus::Family<prometheus::Gauge>& service_names_;
+  prometheus::Family<prometheus::Counter>& unparsed_;
+  std::map<std::string, uint64_t> last_unparsed_;
   std::map<uint32_t, uint64_t> last_kernel_lost_;
   std::map<std::string, uint64_t> last_userspace_lost_;
 };

@@ -177,6 +177,10 @@ class ProtocolParser {
   // The connection closed; no more bytes come. A stitcher can emit what it
   // still holds (requests that never got a response).
   virtual void on_close() {}
+
+  // Why the rest of the connection is not parsed ("encrypted", "compressed",
+  // ...), or empty while it is. Counted by the agent when it closes.
+  virtual std::string_view unparsed_reason() const { return {}; }
 };
 
 // Knows, for each protocol the kernel can tag a connection with, how to build

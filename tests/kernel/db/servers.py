@@ -30,7 +30,7 @@ class Postgres:
     """initdb + postgres as the postgres user, trust auth on 127.0.0.1,
     pg_stat_statements loaded: the server's own count of every statement."""
 
-    def __init__(self):
+    def __init__(self, ssl=False):
         bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
         if not bins:
             harness.cannot_run("PostgreSQL is not installed (scripts/install-deps.sh --with-tests)")
@@ -44,6 +44,9 @@ class Postgres:
         with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
             f.write("shared_preload_libraries = 'pg_stat_statements'\n"
                     "pg_stat_statements.track = all\nfsync = off\n")
+            if ssl:
+                self._make_certificate()
+                f.write("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n")
         self.proc = subprocess.Popen(
             ["runuser", "-u", "postgres", "--", f"{self.bin}/postgres", "-D", self.data, "-p", str(self.port),
              "-k", self.dir, "-c", "listen_addresses=127.0.0.1"],
@@ -57,11 +60,20 @@ class Postgres:
             time.sleep(0.2)
         self.psql("CREATE EXTENSION pg_stat_statements")
 
+    def _make_certificate(self):
+        crt, key = os.path.join(self.data, "server.crt"), os.path.join(self.data, "server.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                        "/CN=localhost", "-keyout", key, "-out", crt], check=True, capture_output=True, timeout=60)
+        pw = pwd.getpwnam("postgres")
+        for p in (crt, key):
+            os.chown(p, pw.pw_uid, pw.pw_gid)
+        os.chmod(key, 0o600)
+
     def _as_postgres(self, argv):
         subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True, capture_output=True, timeout=120)
 
-    def psql(self, sql, check=True, tag=None):
-        argv = ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-X", "-q", "-A", "-t",
+    def psql(self, sql, check=True, tag=None, sslmode="prefer"):
+        argv = ["psql", f"host=127.0.0.1 port={self.port} user=postgres sslmode={sslmode}", "-X", "-q", "-A", "-t",
                 "-v", "ON_ERROR_STOP=1", "-c", sql]
         if tag:
             argv += ["-v", f"tag={tag}"]

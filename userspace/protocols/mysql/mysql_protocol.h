@@ -111,6 +111,14 @@ class MysqlProtocolParser final : public ProtocolParser {
   size_t pending_commands() const { return stitcher_.pending(); }
   size_t prepared_statements() const { return stitcher_.statements(); }
   Unparsed unparsed() const { return unparsed_; }
+  std::string_view unparsed_reason() const override {
+    switch (unparsed_) {
+      case Unparsed::Tls: return "encrypted";
+      case Unparsed::Compressed: return "compressed";
+      case Unparsed::Replication: return "replication";
+      default: return {};
+    }
+  }
   // Whether result sets end with an OK packet instead of an EOF: from the
   // handshake, or learnt from a result set; nullopt while unknown.
   std::optional<bool> deprecate_eof() const { return deprecate_eof_; }

@@ -75,6 +75,7 @@ class PostgresProtocolParser final : public ProtocolParser {
   const PgStats& stats() const { return stitcher_.stats(); }
   // The server accepted SSL or GSS encryption: the connection is not parsed.
   bool encrypted() const { return stitcher_.stats().encrypted; }
+  std::string_view unparsed_reason() const override { return encrypted() ? "encrypted" : ""; }
   size_t pending_requests() const { return stitcher_.pending_requests(); }
   size_t pending_messages() const { return stitcher_.pending_messages(); }
   size_t statements() const { return stitcher_.statements(); }
