@@ -12,6 +12,10 @@ double seconds_between(uint64_t start_ns, uint64_t end_ns) {
 // The protocol a connection speaks, before any record says it.
 std::string system_of(const capture::ConnectionInfo& conn) { return conn.protocol; }
 
+bool is_database(const capture::ConnectionInfo& conn) {
+  return conn.protocol == "postgresql" || conn.protocol == "mysql";
+}
+
 }  // namespace
 
 const prometheus::Histogram::BucketBoundaries& db_duration_bounds() {
@@ -44,12 +48,12 @@ prometheus::Gauge& DbMetrics::active(const std::string& service, const std::stri
 }
 
 void DbMetrics::on_request_started(const capture::ConnectionInfo& conn, protocols::Role role) {
-  if (role != protocols::Role::Server || conn.protocol.empty() || conn.protocol == "http") return;
+  if (role != protocols::Role::Server || !is_database(conn)) return;
   active(table_.service_of(conn.tgid), system_of(conn)).Increment();
 }
 
 void DbMetrics::on_request_abandoned(const capture::ConnectionInfo& conn, protocols::Role role, uint64_t n) {
-  if (role != protocols::Role::Server || conn.protocol.empty() || conn.protocol == "http") return;
+  if (role != protocols::Role::Server || !is_database(conn)) return;
   auto& g = active(table_.service_of(conn.tgid), system_of(conn));
   g.Set(std::max(0.0, g.Value() - static_cast<double>(n)));
 }
