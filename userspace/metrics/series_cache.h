@@ -5,6 +5,7 @@
 // label caps.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -34,6 +35,11 @@ std::string series_key(const Parts&... parts) {
   std::string key;
   ((key.append(std::string_view(parts)), key.push_back('\x1f')), ...);
   return key;
+}
+
+// Duration of a record in seconds (its times are CLOCK_MONOTONIC ns).
+inline double seconds_between(uint64_t start_ns, uint64_t end_ns) {
+  return end_ns > start_ns ? static_cast<double>(end_ns - start_ns) * 1e-9 : 0.0;
 }
 
 }  // namespace redeye::metrics

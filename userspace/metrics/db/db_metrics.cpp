@@ -5,10 +5,6 @@
 namespace redeye::metrics::db {
 namespace {
 
-double seconds_between(uint64_t start_ns, uint64_t end_ns) {
-  return end_ns > start_ns ? static_cast<double>(end_ns - start_ns) * 1e-9 : 0.0;
-}
-
 // The protocol a connection speaks, before any record says it.
 std::string system_of(const capture::ConnectionInfo& conn) { return conn.protocol; }
 

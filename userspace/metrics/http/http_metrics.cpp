@@ -26,10 +26,6 @@ std::string label_safe(std::string_view value, size_t max_bytes = 128) {
   return out;
 }
 
-double seconds_between(uint64_t start_ns, uint64_t end_ns) {
-  return end_ns > start_ns ? static_cast<double>(end_ns - start_ns) * 1e-9 : 0.0;
-}
-
 // The client address without its port: one source per host, not per socket.
 std::string peer_host(const std::string& peer) {
   if (!peer.empty() && peer.front() == '[') return peer.substr(0, peer.find(']') + 1);
