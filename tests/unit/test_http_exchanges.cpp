@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "exchange_fixture.h"
+
 #include <memory>
 #include <string>
 #include <string_view>
@@ -31,45 +33,15 @@ constexpr Direction kSend = Direction::Send;
 constexpr Direction kRecv = Direction::Recv;
 
 // One traced connection speaking HTTP, fed message by message.
-class HttpTest : public ::testing::Test {
+class HttpTest : public redeye::testing::ExchangeTest {
  protected:
   void open(Role role, HttpParserOptions options = {}) {
-    registry_ = std::make_unique<ProtocolRegistry>();
-    registry_->add(REDEYE_PROTO_HTTP1, "http", make_factory(std::move(options)));
-    tracker_ = std::make_unique<ConnectionTracker>(*registry_, sink);
-    tracker_->set_role(role);
-    tracker_->set_protocol(REDEYE_PROTO_HTTP1);
-    position_[0] = position_[1] = 0;
+    open_connection(REDEYE_PROTO_HTTP1, "http", make_factory(std::move(options)), sink, role);
   }
-
-  // One message at the direction's next position: `size` bytes (all of
-  // `captured` by default), of which `captured` is the copied prefix.
-  void message(Direction direction, std::string_view captured, MessageTime time, uint64_t size = 0) {
-    if (size == 0) size = captured.size();
-    uint64_t& position = position_[direction_index(direction)];
-    tracker_->on_data(direction, position, size, captured, time);
-    position += size;
-  }
-  void sent(std::string_view bytes, MessageTime time, uint64_t size = 0) { message(kSend, bytes, time, size); }
-  void received(std::string_view bytes, MessageTime time, uint64_t size = 0) {
-    message(kRecv, bytes, time, size);
-  }
-  // `count` bytes of the direction never reach userspace.
-  void lose(Direction direction, uint64_t count) { position_[direction_index(direction)] += count; }
-  void close() { tracker_->on_close(); }
-
-  const HttpProtocolParser& parser() const {
-    return static_cast<const HttpProtocolParser&>(*tracker_->parser());
-  }
+  const HttpProtocolParser& parser() const { return parser_as<HttpProtocolParser>(); }
   const HttpStats& stats() const { return parser().stats(); }
-  const DataStream& stream(Direction direction) const { return *tracker_->stream(direction); }
 
   CollectingSink sink;
-
- private:
-  std::unique_ptr<ProtocolRegistry> registry_;
-  std::unique_ptr<ConnectionTracker> tracker_;
-  uint64_t position_[2] = {0, 0};
 };
 
 constexpr std::string_view kGet = "GET /index.html HTTP/1.1\r\nHost: example.com\r\n\r\n";

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "exchange_fixture.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -176,32 +178,12 @@ const std::vector<std::vector<std::string>> kThreeUsers = {{"1", "ada"}, {"2", "
 // ---- the fixture ----------------------------------------------------------------
 
 // One traced connection speaking MySQL, fed message by message.
-class MysqlTest : public ::testing::Test {
+class MysqlTest : public redeye::testing::ExchangeTest {
  protected:
   void open(Role role, MysqlParserOptions options = {}) {
-    registry_ = std::make_unique<ProtocolRegistry>();
-    registry_->add(REDEYE_PROTO_MYSQL, "mysql", make_factory(options));
-    tracker_ = std::make_unique<ConnectionTracker>(*registry_, sink);
-    tracker_->set_role(role);
-    tracker_->set_protocol(REDEYE_PROTO_MYSQL);
-    role_ = role;
-    position_[0] = position_[1] = 0;
+    open_connection(REDEYE_PROTO_MYSQL, "mysql", make_factory(options), sink, role);
   }
 
-  // One message at the direction's next position: `size` bytes (all of
-  // `captured` by default), of which `captured` is the copied prefix.
-  void message(Direction direction, std::string_view captured, MessageTime time, uint64_t size = 0) {
-    if (size == 0) size = captured.size();
-    uint64_t& position = position_[direction_index(direction)];
-    tracker_->on_data(direction, position, size, captured, time);
-    position += size;
-  }
-  void sent(std::string_view bytes, MessageTime time, uint64_t size = 0) { message(kSend, bytes, time, size); }
-  void received(std::string_view bytes, MessageTime time, uint64_t size = 0) { message(kRecv, bytes, time, size); }
-
-  // The client's and the server's bytes, whichever end the traced process is.
-  Direction client_side() const { return role_ == Role::Server ? kRecv : kSend; }
-  Direction server_side() const { return role_ == Role::Server ? kSend : kRecv; }
   void from_client(std::string_view bytes, MessageTime time, uint64_t size = 0) {
     message(client_side(), bytes, time, size);
   }
@@ -215,16 +197,8 @@ class MysqlTest : public ::testing::Test {
     from_server(ok(2), {5, 6});
   }
 
-  // `count` bytes of the direction never reach userspace.
-  void lose(Direction direction, uint64_t count) { position_[direction_index(direction)] += count; }
-  void close() { tracker_->on_close(); }
-
-  const MysqlProtocolParser& parser() const {
-    return static_cast<const MysqlProtocolParser&>(*tracker_->parser());
-  }
+  const MysqlProtocolParser& parser() const { return parser_as<MysqlProtocolParser>(); }
   const MysqlStats& stats() const { return parser().stats(); }
-  const DataStream& stream(Direction direction) const { return *tracker_->stream(direction); }
-  uint64_t position(Direction direction) const { return position_[direction_index(direction)]; }
 
   // Every byte either direction received was parsed or skipped, none lost.
   void expect_clean(Direction direction) const {
@@ -237,12 +211,6 @@ class MysqlTest : public ::testing::Test {
   }
 
   CollectingSink sink;
-
- private:
-  std::unique_ptr<ProtocolRegistry> registry_;
-  std::unique_ptr<ConnectionTracker> tracker_;
-  Role role_ = Role::Unknown;
-  uint64_t position_[2] = {0, 0};
 };
 
 void expect_sql(const Record& r, std::string_view operation, std::string_view collection,

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "exchange_fixture.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -127,49 +129,25 @@ struct CollectingSink : RecordSink {
 };
 
 // One traced connection speaking PostgreSQL, fed message by message.
-class PgTest : public ::testing::Test {
+class PgTest : public redeye::testing::ExchangeTest {
  protected:
   void open(Role role, PostgresParserOptions options = {}) {
-    registry_ = std::make_unique<ProtocolRegistry>();
-    registry_->add(REDEYE_PROTO_POSTGRES, "postgresql", make_factory(options));
     sink = CollectingSink{};
-    tracker_ = std::make_unique<ConnectionTracker>(*registry_, sink);
-    tracker_->set_role(role);
-    tracker_->set_protocol(REDEYE_PROTO_POSTGRES);
-    role_ = role;
-    position_[0] = position_[1] = 0;
+    open_connection(REDEYE_PROTO_POSTGRES, "postgresql", make_factory(options), sink, role);
   }
 
-  // One message at the direction's next position: `size` bytes (all of
-  // `captured` by default), of which `captured` is the copied prefix.
-  void message(Direction direction, std::string_view captured, MessageTime time, uint64_t size = 0) {
-    if (size == 0) size = captured.size();
-    uint64_t& position = position_[direction_index(direction)];
-    tracker_->on_data(direction, position, size, captured, time);
-    position += size;
-  }
-  void sent(std::string_view bytes, MessageTime time, uint64_t size = 0) { message(kSend, bytes, time, size); }
-  void received(std::string_view bytes, MessageTime time, uint64_t size = 0) {
-    message(kRecv, bytes, time, size);
-  }
   // The frontend's messages: what a server receives, what a client sends.
-  Direction frontend_direction() const { return role_ == Role::Server ? kRecv : kSend; }
-  Direction backend_direction() const { return role_ == Role::Server ? kSend : kRecv; }
+  Direction frontend_direction() const { return client_side(); }
+  Direction backend_direction() const { return server_side(); }
   void frontend(std::string_view bytes, MessageTime time, uint64_t size = 0) {
     message(frontend_direction(), bytes, time, size);
   }
   void backend(std::string_view bytes, MessageTime time, uint64_t size = 0) {
     message(backend_direction(), bytes, time, size);
   }
-  // `count` bytes of the direction never reach userspace.
-  void lose(Direction direction, uint64_t count) { position_[direction_index(direction)] += count; }
-  void close() { tracker_->on_close(); }
 
-  const PostgresProtocolParser& parser() const {
-    return static_cast<const PostgresProtocolParser&>(*tracker_->parser());
-  }
+  const PostgresProtocolParser& parser() const { return parser_as<PostgresProtocolParser>(); }
   const PgStats& stats() const { return parser().stats(); }
-  const DataStream& stream(Direction direction) const { return *tracker_->stream(direction); }
 
   // Every request is recorded, given up or still pending; the in-flight
   // calls balance.
@@ -190,12 +168,6 @@ class PgTest : public ::testing::Test {
   }
 
   CollectingSink sink;
-
- private:
-  std::unique_ptr<ProtocolRegistry> registry_;
-  std::unique_ptr<ConnectionTracker> tracker_;
-  Role role_ = Role::Unknown;
-  uint64_t position_[2] = {0, 0};
 };
 
 using Lines = std::vector<std::string>;

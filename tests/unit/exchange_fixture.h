@@ -1,0 +1,73 @@
+// One traced connection fed message by message, the way ConnectionTable
+// feeds it: shared by the exchange tests of every protocol.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "conn/connection_tracker.h"
+#include "conn/data_stream.h"
+#include "protocols/protocol.h"
+
+namespace redeye::testing {
+
+class ExchangeTest : public ::testing::Test {
+ protected:
+  using Direction = protocols::Direction;
+  using MessageTime = protocols::MessageTime;
+  using Role = protocols::Role;
+  static constexpr Direction kSend = Direction::Send;
+  static constexpr Direction kRecv = Direction::Recv;
+
+  // A fresh connection whose parser is `factory`, records going to `sink`.
+  void open_connection(redeye_protocol id, std::string name, protocols::ProtocolRegistry::Factory factory,
+                       protocols::RecordSink& sink, Role role) {
+    registry_ = std::make_unique<protocols::ProtocolRegistry>();
+    registry_->add(id, std::move(name), std::move(factory));
+    tracker_ = std::make_unique<conn::ConnectionTracker>(*registry_, sink);
+    tracker_->set_role(role);
+    tracker_->set_protocol(id);
+    role_ = role;
+    position_[0] = position_[1] = 0;
+  }
+
+  // One message at the direction's next position: `size` bytes (all of
+  // `captured` by default), of which `captured` is the copied prefix.
+  void message(Direction direction, std::string_view captured, MessageTime time, uint64_t size = 0) {
+    if (size == 0) size = captured.size();
+    uint64_t& position = position_[protocols::direction_index(direction)];
+    tracker_->on_data(direction, position, size, captured, time);
+    position += size;
+  }
+  void sent(std::string_view bytes, MessageTime time, uint64_t size = 0) { message(kSend, bytes, time, size); }
+  void received(std::string_view bytes, MessageTime time, uint64_t size = 0) {
+    message(kRecv, bytes, time, size);
+  }
+  // `count` bytes of the direction never reach userspace.
+  void lose(Direction direction, uint64_t count) { position_[protocols::direction_index(direction)] += count; }
+  void close() { tracker_->on_close(); }
+
+  // The requests' direction and the answers', whichever end the traced
+  // process is.
+  Direction client_side() const { return role_ == Role::Server ? kRecv : kSend; }
+  Direction server_side() const { return role_ == Role::Server ? kSend : kRecv; }
+
+  template <typename Parser>
+  const Parser& parser_as() const {
+    return static_cast<const Parser&>(*tracker_->parser());
+  }
+  const conn::DataStream& stream(Direction direction) const { return *tracker_->stream(direction); }
+  uint64_t position(Direction direction) const { return position_[protocols::direction_index(direction)]; }
+
+ private:
+  std::unique_ptr<protocols::ProtocolRegistry> registry_;
+  std::unique_ptr<conn::ConnectionTracker> tracker_;
+  Role role_ = Role::Unknown;
+  uint64_t position_[2] = {0, 0};
+};
+
+}  // namespace redeye::testing
