@@ -70,6 +70,7 @@ ConnectionTable::Entry& ConnectionTable::open(const Key& key, const redeye_data_
   entry->tracker->set_protocol(static_cast<redeye_protocol>(ev.protocol));
   lru_.push_front(key);
   entry->lru_position = lru_.begin();
+  ++per_tgid_[key.tgid];
   ++stats_.connections_opened;
   return *entries_.emplace(key, std::move(entry)).first->second;
 }
@@ -89,6 +90,7 @@ void ConnectionTable::close(std::unordered_map<Key, std::unique_ptr<Entry>, KeyH
     }
   }
   lru_.erase(it->second->lru_position);
+  if (auto n = per_tgid_.find(it->first.tgid); n != per_tgid_.end() && --n->second == 0) per_tgid_.erase(n);
   entries_.erase(it);
 }
 
@@ -123,6 +125,7 @@ void ConnectionTable::on_event(const void* data, size_t size) {
 }
 
 void ConnectionTable::on_process_exit(uint32_t tgid) {
+  if (!per_tgid_.count(tgid)) return;
   std::vector<Key> gone;
   for (const auto& [key, entry] : entries_)
     if (key.tgid == tgid) gone.push_back(key);

@@ -109,6 +109,9 @@ class ConnectionTable {
   size_t max_buffered_;
   std::unordered_map<Key, std::unique_ptr<Entry>, KeyHash> entries_;
   Lru lru_;  // front = most recently active
+  // Open connections per process: most processes that exit have none, and
+  // they should not cost a walk over every connection of the node.
+  std::unordered_map<uint32_t, uint32_t> per_tgid_;
   ConnectionTableStats stats_;
 };
 
