@@ -14,6 +14,9 @@ TEST_PACKAGES=(
   python3 curl iproute2 nftables util-linux coreutils procps
   nginx-light wrk openssl nodejs python3-boto3
   postgresql postgresql-contrib mariadb-server mariadb-client
+  rabbitmq-server python3-pika
+  prometheus tmux hey libcap2-bin unzip
+  libclang-rt-14-dev
 )
 
 want=("${BUILD_PACKAGES[@]}")
