@@ -93,8 +93,22 @@ std::string take_libbpf_messages() {
   return out;
 }
 
-LoadedObject::LoadedObject(std::string name, SkeletonOps ops)
-    : name_(std::move(name)), ops_(std::move(ops)) {
+std::map<std::string, std::set<std::string>> parse_fault_injection(const char* value) {
+  std::map<std::string, std::set<std::string>> out;
+  std::string_view rest = value ? value : "";
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    const std::string_view item = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    const size_t colon = item.find(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == item.size()) continue;
+    out[std::string(item.substr(0, colon))].insert(std::string(item.substr(colon + 1)));
+  }
+  return out;
+}
+
+LoadedObject::LoadedObject(std::string name, SkeletonOps ops, std::set<std::string> refuse_attach)
+    : name_(std::move(name)), ops_(std::move(ops)), refuse_attach_(std::move(refuse_attach)) {
   Names all;
   {
     void* skel = ops_.open();
@@ -240,6 +254,10 @@ LoadedObject::Names LoadedObject::refused_alone(const Names& enabled) {
 void LoadedObject::attach_all() {
   for (auto& status : probes_) {
     if (!status.error.empty()) continue;  // refused, or a uprobe waiting for its library
+    if (refuse_attach_.count(status.probe) || refuse_attach_.count(status.program)) {
+      status.error = std::string("refused by fault injection (") + kFaultInjectionVariable + ")";
+      continue;
+    }
     bpf_program* prog = bpf_object__find_program_by_name(ops_.object(skel_), status.program.c_str());
     take_libbpf_messages();
     bpf_link* link = prog ? bpf_program__attach(prog) : nullptr;

@@ -5,7 +5,9 @@
 #include <bpf/libbpf.h>
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -48,7 +50,10 @@ class LoadedObject {
   // Opens, loads and attaches. Never throws for kernel refusals: they end
   // up in probes(). Programs named *_btf and *_raw are twins: the tp_btf set
   // is tried first and the raw_tp set loaded when the kernel refuses it.
-  LoadedObject(std::string name, SkeletonOps ops);
+  // `refuse_attach`: probe or program names whose attach is made to fail
+  // as if the kernel refused it (fault injection for tests, see
+  // parse_fault_injection).
+  LoadedObject(std::string name, SkeletonOps ops, std::set<std::string> refuse_attach = {});
   ~LoadedObject();
   LoadedObject(const LoadedObject&) = delete;
   LoadedObject& operator=(const LoadedObject&) = delete;
@@ -85,11 +90,20 @@ class LoadedObject {
 
   std::string name_;
   SkeletonOps ops_;
+  std::set<std::string> refuse_attach_;
   void* skel_ = nullptr;
   std::string load_error_;
   std::vector<ProbeStatus> probes_;
   std::vector<bpf_link*> links_;
 };
+
+// Test aid: REDEYE_FAULT_INJECT_PROBES=<object>:<probe>,... names probes
+// whose attach fails as if the kernel refused it, so that the handling of a
+// refused probe (probe_up 0, the reason logged, the others working) can be
+// tested on a kernel that accepts everything. Returns, per object name, the
+// probe (or program) names; malformed items are ignored.
+std::map<std::string, std::set<std::string>> parse_fault_injection(const char* value);
+constexpr const char* kFaultInjectionVariable = "REDEYE_FAULT_INJECT_PROBES";
 
 // Captures libbpf's diagnostics so that a refusal can be reported with the
 // kernel's reason rather than only an errno.

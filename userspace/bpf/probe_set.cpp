@@ -12,16 +12,32 @@
 
 namespace redeye::bpf {
 
+namespace {
+
+std::set<std::string> refused(const ProbeSettings& settings, const std::string& object) {
+  const auto it = settings.refuse_attach.find(object);
+  return it == settings.refuse_attach.end() ? std::set<std::string>{} : it->second;
+}
+
+}  // namespace
+
 ProbeSet::ProbeSet(const ProbeSettings& settings)
-    : sched_(std::make_unique<LoadedObject>("sched", skeleton_ops(sched_bpf__open, sched_bpf__destroy))),
-      block_(std::make_unique<LoadedObject>("block", skeleton_ops(block_bpf__open, block_bpf__destroy))),
-      tcp_(std::make_unique<LoadedObject>("tcp", skeleton_ops(tcp_bpf__open, tcp_bpf__destroy))),
-      proc_(std::make_unique<LoadedObject>("proc", skeleton_ops(proc_bpf__open, proc_bpf__destroy))),
+    : sched_(std::make_unique<LoadedObject>("sched", skeleton_ops(sched_bpf__open, sched_bpf__destroy),
+                                            refused(settings, "sched"))),
+      block_(std::make_unique<LoadedObject>("block", skeleton_ops(block_bpf__open, block_bpf__destroy),
+                                            refused(settings, "block"))),
+      tcp_(std::make_unique<LoadedObject>("tcp", skeleton_ops(tcp_bpf__open, tcp_bpf__destroy),
+                                          refused(settings, "tcp"))),
+      proc_(std::make_unique<LoadedObject>("proc", skeleton_ops(proc_bpf__open, proc_bpf__destroy),
+                                           refused(settings, "proc"))),
       sockets_(std::make_unique<LoadedObject>(
-          "sockets", skeleton_ops<sockets_bpf>(sockets_bpf__open, sockets_bpf__destroy, [settings](sockets_bpf* s) {
-            s->rodata->capture_bytes = settings.capture_bytes;
-            s->rodata->self_tgid = static_cast<uint32_t>(getpid());
-          }))) {}
+          "sockets",
+          skeleton_ops<sockets_bpf>(sockets_bpf__open, sockets_bpf__destroy,
+                                    [settings](sockets_bpf* s) {
+                                      s->rodata->capture_bytes = settings.capture_bytes;
+                                      s->rodata->self_tgid = static_cast<uint32_t>(getpid());
+                                    }),
+          refused(settings, "sockets"))) {}
 
 std::vector<const LoadedObject*> ProbeSet::all() const {
   return {sched_.get(), block_.get(), tcp_.get(), proc_.get(), sockets_.get()};

@@ -1,7 +1,10 @@
 // The agent's BPF objects, one per concern (bpf/<name>.bpf.c).
 #pragma once
 
+#include <map>
 #include <memory>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "bpf/loaded_object.h"
@@ -11,6 +14,8 @@ namespace redeye::bpf {
 // Settings written into the programs' rodata before load.
 struct ProbeSettings {
   uint32_t capture_bytes = 2048;
+  // Probes made to fail at attach, by object (parse_fault_injection).
+  std::map<std::string, std::set<std::string>> refuse_attach;
 };
 
 class ProbeSet {

@@ -79,15 +79,26 @@ void ConnectionTable::close(std::unordered_map<Key, std::unique_ptr<Entry>, KeyH
   if (it == entries_.end()) return;
   auto& tracker = *it->second->tracker;
   tracker.on_close();
-  if (const auto* parser = tracker.parser(); parser && !parser->unparsed_reason().empty() &&
-                                             stats_.unparsed.size() < 64)
-    ++stats_.unparsed[it->second->info.protocol + "/" + std::string(parser->unparsed_reason())];
+  uint64_t rejected = 0;
   for (auto dir : {protocols::Direction::Send, protocols::Direction::Recv}) {
     if (const auto* stream = tracker.stream(dir)) {
       stats_.stream_gaps += stream->stats().gaps;
       stats_.invalid_frames += stream->stats().invalid_frames;
       stats_.buffer_overflows += stream->stats().bytes_dropped_over_cap ? 1 : 0;
+      rejected += stream->stats().invalid_frames;
     }
+  }
+  // Once per connection: skipped on purpose (the parser's reason), or else
+  // "invalid" when the parser rejected some of its bytes as not being its
+  // protocol (garbage, impossible lengths). Lost bytes (gaps) are not that:
+  // the bytes after a hole are searched for a frame, not rejected.
+  if (const auto* parser = tracker.parser()) {
+    std::string_view reason = parser->unparsed_reason();
+    if (reason.empty() && rejected > 0) reason = "invalid";
+    // protocols x reasons: a handful; the cap only guards against a parser
+    // inventing reasons
+    const std::string key = it->second->info.protocol + "/" + std::string(reason);
+    if (!reason.empty() && (stats_.unparsed.size() < 64 || stats_.unparsed.count(key))) ++stats_.unparsed[key];
   }
   lru_.erase(it->second->lru_position);
   if (auto n = per_tgid_.find(it->first.tgid); n != per_tgid_.end() && --n->second == 0) per_tgid_.erase(n);

@@ -47,8 +47,13 @@ SelfCollector::SelfCollector(prometheus::Registry& registry, const bpf::ProbeSet
       unparsed_(prometheus::BuildCounter()
                     .Name("redeye_connections_unparsed_total")
                     .Help("Connections of a known protocol the parsers skipped on purpose (encrypted, compressed, "
-                          "replication streams)")
-                    .Register(registry)) {
+                          "replication streams) or whose bytes they rejected (invalid)")
+                    .Register(registry)),
+      tracked_connections_(prometheus::BuildGauge()
+                               .Name("redeye_connections_tracked")
+                               .Help("Connections the agent follows in userspace now (its connection table)")
+                               .Register(registry)
+                               .Add({})) {
   prometheus::BuildGauge()
       .Name("redeye_build_info")
       .Help("Version of the agent and release of the kernel it runs on")
@@ -97,6 +102,8 @@ void SelfCollector::set_unparsed(const std::map<std::string, uint64_t>& totals) 
     before = now;
   }
 }
+
+void SelfCollector::set_tracked_connections(size_t n) { tracked_connections_.Set(static_cast<double>(n)); }
 
 void SelfCollector::set_service_names(size_t in_use, size_t overflowed) {
   service_names_.Add({{"state", "in_use"}}).Set(static_cast<double>(in_use));

@@ -29,6 +29,8 @@ class SelfCollector : public Collector {
   void set_service_names(size_t in_use, size_t overflowed);
   // Connections left unparsed on purpose, by "protocol/reason" (cumulative).
   void set_unparsed(const std::map<std::string, uint64_t>& totals);
+  // Connections in the agent's userspace table now.
+  void set_tracked_connections(size_t n);
   // Losses after the kernel: parsers that lost track, connections evicted.
   // Cumulative values; the collector exports what they gained.
   void set_userspace_losses(uint64_t stream_gaps, uint64_t invalid_frames, uint64_t buffer_overflows,
@@ -44,6 +46,7 @@ class SelfCollector : public Collector {
   prometheus::Family<prometheus::Gauge>& probe_up_;
   prometheus::Family<prometheus::Gauge>& service_names_;
   prometheus::Family<prometheus::Counter>& unparsed_;
+  prometheus::Gauge& tracked_connections_;
   std::map<std::string, uint64_t> last_unparsed_;
   std::map<uint32_t, uint64_t> last_kernel_lost_;
   std::map<std::string, uint64_t> last_userspace_lost_;
