@@ -120,7 +120,12 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
       ("http-max-routes", po::value<size_t>(&o.http.max_routes_per_service)->default_value(o.http.max_routes_per_service),
        "distinct http_route values per service; more are reported as _other")
       ("s3-endpoint", po::value<std::vector<std::string>>(&o.http.s3_hosts)->composing(),
-       "HOST[:PORT], repeatable: requests to it are S3 operations even without AWS signatures");
+       "HOST[:PORT], repeatable: requests to it are S3 operations even without AWS signatures")
+      ("cgroup-root", po::value<std::string>(&o.cgroup_root)->default_value(o.cgroup_root),
+       "DIR where the cgroup hierarchy is mounted (the host's, when the agent runs in a container)")
+      ("pod-log-root", po::value<std::string>(&o.pod_log_root)->default_value(o.pod_log_root),
+       "DIR of the kubelet's pod logs, read for pod namespace, pod and container names; "
+       "container links are read from its sibling 'containers'");
 
   po::variables_map vm;
   guarded("", [&] { strict_store(args, desc, vm); });
@@ -155,6 +160,16 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
     } else {
       throw UsageError("invalid --http-source '" + http_source + "': expected header:NAME or client-address");
     }
+  }
+  for (const auto& [name, dir] : {std::pair<const char*, std::string&>{"cgroup-root", o.cgroup_root},
+                                  std::pair<const char*, std::string&>{"pod-log-root", o.pod_log_root}}) {
+    if (dir.empty() || dir.front() != '/')
+      throw UsageError(std::string("invalid --") + name + " '" + dir + "': expected an absolute path");
+    // The defaults may be missing (no Kubernetes here); a path given on
+    // purpose must exist, or every pod would silently go unnamed.
+    std::error_code ec;
+    if (!vm[name].defaulted() && !std::filesystem::is_directory(dir, ec))
+      throw UsageError(std::string("invalid --") + name + " '" + dir + "': not a directory");
   }
   if (o.http.max_routes_per_service < 1 || o.http.max_routes_per_service > 10000)
     throw UsageError("invalid --http-max-routes " + std::to_string(o.http.max_routes_per_service) +

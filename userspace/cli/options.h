@@ -32,6 +32,10 @@ struct RunOptions {
   LogLevel log_level = LogLevel::Info;
   uint32_t capture_bytes = 2048;  // prefix of each socket message sent to the parsers
   metrics::http::HttpOptions http;
+  // Pod identity (proc/pod_identity.h): where the cgroup hierarchy is
+  // mounted and where the kubelet writes pod logs.
+  std::string cgroup_root = "/sys/fs/cgroup";
+  std::string pod_log_root = "/var/log/pods";
 };
 
 struct CheckOptions {

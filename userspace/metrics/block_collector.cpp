@@ -4,6 +4,7 @@
 
 #include "bpf/map_reader.h"
 #include "metrics/histogram_buckets.h"
+#include "metrics/process_labels.h"
 
 namespace redeye::metrics {
 
@@ -69,11 +70,11 @@ void BlockCollector::collect() {
               .ObserveMultiple(bucket_increments(delta), sum_seconds(delta));
         });
   }
-  io_harvester_.harvest(table_, [&](const std::string& service, const redeye_proc_io& delta) {
+  io_harvester_.harvest(table_, [&](const proc::ProcessLabels& process, const redeye_proc_io& delta) {
     if (delta.bytes[0])
-      bytes_.Add({{"service_name", service}, {"operation", "read"}}).Increment(static_cast<double>(delta.bytes[0]));
+      bytes_.Add(with_process(process, {{"operation", "read"}})).Increment(static_cast<double>(delta.bytes[0]));
     if (delta.bytes[1])
-      bytes_.Add({{"service_name", service}, {"operation", "write"}}).Increment(static_cast<double>(delta.bytes[1]));
+      bytes_.Add(with_process(process, {{"operation", "write"}})).Increment(static_cast<double>(delta.bytes[1]));
   });
 }
 

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <string>
 
+#include "metrics/process_labels.h"
+
 namespace redeye::metrics {
 
 ProcEvents::ProcEvents(prometheus::Registry& registry, const bpf::LoadedObject& proc, proc::ProcessTable& table,
@@ -35,7 +37,7 @@ void ProcEvents::handle(const redeye_proc_event& e) {
       table_.on_exit(e.tgid, comm);
       break;
     case REDEYE_PROC_OOM_KILL:
-      oom_kills_.Add({{"service_name", table_.service_of(e.tgid)}}).Increment();
+      oom_kills_.Add(with_process(table_.labels_of(e.tgid))).Increment();
       break;
     default:
       break;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 
+#include "metrics/process_labels.h"
 #include "proc/psi.h"
 
 namespace redeye::metrics {
@@ -27,7 +28,7 @@ ProcfsCollector::ProcfsCollector(prometheus::Registry& registry, proc::ProcFs pr
                .Help("Open file descriptors of the service's processes, summed")
                .Register(registry)) {}
 
-void ProcfsCollector::account_cpu(uint32_t tgid, const std::string& service) {
+void ProcfsCollector::account_cpu(uint32_t tgid, const proc::ProcessLabels& process) {
   auto stat = procfs_.read_stat(static_cast<int>(tgid));
   if (!stat) return;
   auto it = last_cpu_.find(tgid);
@@ -41,42 +42,48 @@ void ProcfsCollector::account_cpu(uint32_t tgid, const std::string& service) {
   CpuTicks& before = it->second;
   const uint64_t du = stat->utime_ticks > before.user ? stat->utime_ticks - before.user : 0;
   const uint64_t ds = stat->stime_ticks > before.system ? stat->stime_ticks - before.system : 0;
-  if (du) cpu_.Add({{"service_name", service}, {"mode", "user"}}).Increment(du * seconds_per_tick_);
-  if (ds) cpu_.Add({{"service_name", service}, {"mode", "system"}}).Increment(ds * seconds_per_tick_);
+  if (du) cpu_.Add(with_process(process, {{"mode", "user"}})).Increment(du * seconds_per_tick_);
+  if (ds) cpu_.Add(with_process(process, {{"mode", "system"}})).Increment(ds * seconds_per_tick_);
   before = {std::max(before.user, stat->utime_ticks), std::max(before.system, stat->stime_ticks)};
 }
 
 void ProcfsCollector::collect() {
-  std::map<std::string, std::pair<double, double>> sums;  // service -> (rss, fds)
+  struct Sums {
+    proc::ProcessLabels labels;
+    double rss = 0, fds = 0;
+  };
+  std::map<std::string, Sums> sums;  // by ProcessLabels::key()
   for (uint32_t tgid : table_.live_tgids()) {
-    const std::string service = table_.service_of(tgid);
-    account_cpu(tgid, service);
-    auto& [rss, fds] = sums[service];
+    proc::ProcessLabels process = table_.labels_of(tgid);
+    account_cpu(tgid, process);
+    auto& [labels, rss, fds] = sums[process.key()];
+    labels = std::move(process);
     if (auto r = procfs_.read_rss_bytes(static_cast<int>(tgid))) rss += static_cast<double>(*r);
     if (auto f = procfs_.count_open_fds(static_cast<int>(tgid))) fds += static_cast<double>(*f);
   }
   for (auto it = last_cpu_.begin(); it != last_cpu_.end();) {
     it = table_.alive(it->first) ? std::next(it) : last_cpu_.erase(it);
   }
-  for (const auto& [service, v] : sums) {
-    rss_.Add({{"service_name", service}}).Set(v.first);
-    fds_.Add({{"service_name", service}}).Set(v.second);
+  for (const auto& [key, v] : sums) {
+    rss_.Add(with_process(v.labels)).Set(v.rss);
+    fds_.Add(with_process(v.labels)).Set(v.fds);
   }
-  // Services with no process left drop their gauges instead of freezing.
-  for (auto it = gauge_services_.begin(); it != gauge_services_.end();) {
-    if (sums.count(*it)) {
+  // Label sets with no process left (a service gone, a pod deleted) drop
+  // their gauges instead of freezing.
+  for (auto it = gauge_labels_.begin(); it != gauge_labels_.end();) {
+    if (sums.count(it->first)) {
       ++it;
       continue;
     }
-    rss_.Remove(&rss_.Add({{"service_name", *it}}));
-    fds_.Remove(&fds_.Add({{"service_name", *it}}));
-    it = gauge_services_.erase(it);
+    rss_.Remove(&rss_.Add(with_process(it->second)));
+    fds_.Remove(&fds_.Add(with_process(it->second)));
+    it = gauge_labels_.erase(it);
   }
-  for (const auto& [service, v] : sums) gauge_services_.insert(service);
+  for (const auto& [key, v] : sums) gauge_labels_.emplace(key, v.labels);
 }
 
 void ProcfsCollector::on_exit(uint32_t tgid) {
-  account_cpu(tgid, table_.service_of(tgid));
+  account_cpu(tgid, table_.labels_of(tgid));
   last_cpu_.erase(tgid);
 }
 

@@ -8,7 +8,7 @@
 #include <prometheus/registry.h>
 
 #include <filesystem>
-#include <set>
+#include <map>
 #include <unordered_map>
 
 #include "metrics/collector.h"
@@ -28,7 +28,7 @@ class ProcfsCollector : public Collector {
   struct CpuTicks {
     uint64_t user = 0, system = 0;
   };
-  void account_cpu(uint32_t tgid, const std::string& service);
+  void account_cpu(uint32_t tgid, const proc::ProcessLabels& process);
 
   proc::ProcFs procfs_;
   proc::ProcessTable& table_;
@@ -38,7 +38,8 @@ class ProcfsCollector : public Collector {
   prometheus::Family<prometheus::Gauge>& rss_;
   prometheus::Family<prometheus::Gauge>& fds_;
   std::unordered_map<uint32_t, CpuTicks> last_cpu_;
-  std::set<std::string> gauge_services_;
+  // ProcessLabels::key() -> labels of the memory and fd gauges set
+  std::map<std::string, proc::ProcessLabels> gauge_labels_;
 };
 
 class PressureCollector : public Collector {

@@ -1,6 +1,7 @@
 #include "metrics/sched_collector.h"
 
 #include "metrics/histogram_buckets.h"
+#include "metrics/process_labels.h"
 
 namespace redeye::metrics {
 
@@ -14,8 +15,8 @@ SchedCollector::SchedCollector(prometheus::Registry& registry, const bpf::Loaded
       harvester_(sched.map_fd("runq_hist"), 65536) {}
 
 void SchedCollector::collect() {
-  harvester_.harvest(table_, [&](const std::string& service, const redeye_hist& delta) {
-    runqueue_.Add({{"service_name", service}}, latency_bounds())
+  harvester_.harvest(table_, [&](const proc::ProcessLabels& process, const redeye_hist& delta) {
+    runqueue_.Add(with_process(process), latency_bounds())
         .ObserveMultiple(bucket_increments(delta), sum_seconds(delta));
   });
 }

@@ -5,6 +5,7 @@
 
 #include "bpf/map_reader.h"
 #include "metrics/histogram_buckets.h"
+#include "metrics/process_labels.h"
 
 namespace redeye::metrics {
 namespace {
@@ -78,10 +79,10 @@ TcpCollector::TcpCollector(prometheus::Registry& registry, const bpf::LoadedObje
                  .Register(registry)),
       harvester_(tcp.map_fd("tcp_stats"), 65536) {}
 
-void TcpCollector::apply(const std::string& service, const redeye_tcp_stats& d) {
-  auto& open = open_now_[service];
+void TcpCollector::apply(const proc::ProcessLabels& process, const redeye_tcp_stats& d) {
+  auto& open = open_now_[process.key()];
   for (int dir = 0; dir < REDEYE_DIR_MAX; ++dir) {
-    const prometheus::Labels labels{{"service_name", service}, {"direction", direction_name(dir)}};
+    const prometheus::Labels labels = with_process(process, {{"direction", direction_name(dir)}});
     if (d.opened[dir]) connections_.Add(labels).Increment(static_cast<double>(d.opened[dir]));
     if (d.opened[dir] || d.closed[dir]) {
       open[dir] += static_cast<int64_t>(d.opened[dir]) - static_cast<int64_t>(d.closed[dir]);
@@ -93,18 +94,18 @@ void TcpCollector::apply(const std::string& service, const redeye_tcp_stats& d) 
   }
   for (int r = 0; r < REDEYE_CONNFAIL_MAX; ++r)
     if (d.connect_failures[r])
-      connect_failures_.Add({{"service_name", service}, {"reason", failure_name(r)}})
+      connect_failures_.Add(with_process(process, {{"reason", failure_name(r)}}))
           .Increment(static_cast<double>(d.connect_failures[r]));
-  if (d.retransmits) retransmits_.Add({{"service_name", service}}).Increment(static_cast<double>(d.retransmits));
+  if (d.retransmits) retransmits_.Add(with_process(process)).Increment(static_cast<double>(d.retransmits));
   if (d.resets_sent)
-    resets_.Add({{"service_name", service}, {"direction", "sent"}}).Increment(static_cast<double>(d.resets_sent));
+    resets_.Add(with_process(process, {{"direction", "sent"}})).Increment(static_cast<double>(d.resets_sent));
   if (d.resets_received)
-    resets_.Add({{"service_name", service}, {"direction", "received"}})
+    resets_.Add(with_process(process, {{"direction", "received"}}))
         .Increment(static_cast<double>(d.resets_received));
 }
 
 void TcpCollector::collect() {
-  harvester_.harvest(table_, [&](const std::string& s, const redeye_tcp_stats& d) { apply(s, d); });
+  harvester_.harvest(table_, [&](const proc::ProcessLabels& p, const redeye_tcp_stats& d) { apply(p, d); });
   if (drops_fd_ >= 0) {
     bpf::for_each_entry<uint32_t, uint64_t>(drops_fd_, 512, [&](uint32_t reason, uint64_t now) {
       uint64_t& before = last_drops_[reason];

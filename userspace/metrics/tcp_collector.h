@@ -36,7 +36,7 @@ class TcpCollector : public Collector {
   void collect() override;
 
  private:
-  void apply(const std::string& service, const redeye_tcp_stats& delta);
+  void apply(const proc::ProcessLabels& process, const redeye_tcp_stats& delta);
 
   proc::ProcessTable& table_;
   int drops_fd_;
@@ -48,7 +48,7 @@ class TcpCollector : public Collector {
   prometheus::Family<prometheus::Counter>& resets_;
   prometheus::Family<prometheus::Counter>& drops_;
   TgidHarvester<redeye_tcp_stats> harvester_;
-  // service -> opened - closed per direction, for the active gauge
+  // ProcessLabels::key() -> opened - closed per direction, for the active gauge
   std::unordered_map<std::string, std::array<int64_t, REDEYE_DIR_MAX>> open_now_;
   std::unordered_map<uint32_t, uint64_t> last_drops_;
   DropReasonNames drop_names_;

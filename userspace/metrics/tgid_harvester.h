@@ -1,8 +1,8 @@
-// Turns per-tgid kernel counters into per-service increments.
+// Turns per-tgid kernel counters into increments per process label set.
 //
 // The kernel keeps monotonic counters per tgid (it cannot know services).
 // Each harvest adds what every tgid gained since the previous harvest to
-// that tgid's service, then deletes the entries of processes that have
+// that tgid's labels (service and pod), then deletes the entries of processes that have
 // exited so the map does not fill up. Values are structs of u64 counters,
 // subtracted field by field.
 #pragma once
@@ -27,7 +27,7 @@ class TgidHarvester {
                 "values must be plain structs of u64 counters");
 
  public:
-  using Apply = std::function<void(const std::string& service, const V& delta)>;
+  using Apply = std::function<void(const proc::ProcessLabels& process, const V& delta)>;
 
   TgidHarvester(int map_fd, size_t max_entries) : fd_(map_fd), max_entries_(max_entries) {}
 
@@ -39,7 +39,7 @@ class TgidHarvester {
       V& before = last_[tgid];
       V delta = subtract(now, before);
       before = now;
-      if (!is_zero(delta)) apply(table.service_of(tgid), delta);
+      if (!is_zero(delta)) apply(table.labels_of(tgid), delta);
       if (tgid != 0 && !table.alive(tgid)) {
         // A late event may recreate it; it is then harvested from zero.
         bpf_map_delete_elem(fd_, &tgid);

@@ -9,23 +9,37 @@ constexpr size_t kMaxOverflowNames = 65536;
 constexpr int kKthreadd = 2;  // parent of every kernel thread
 }
 
+std::string ProcessLabels::key() const {
+  std::string key;
+  key.reserve(service_name.size() + k8s_namespace_name.size() + k8s_pod_name.size() + k8s_container_name.size() + 4);
+  for (const std::string* part : {&service_name, &k8s_namespace_name, &k8s_pod_name, &k8s_container_name}) {
+    key += *part;
+    key.push_back('\x1f');  // never in a service, namespace, pod or container name
+  }
+  return key;
+}
+
 ProcessTable::ProcessTable(ProcFs procfs, ServiceResolver resolver, size_t max_services,
-                           std::chrono::seconds exited_retention)
+                           std::chrono::seconds exited_retention, std::optional<PodIdentityResolver> pods)
     : procfs_(std::move(procfs)),
       resolver_(std::move(resolver)),
+      pods_(std::move(pods)),
       max_services_(max_services),
       retention_(exited_retention),
       self_tgid_(static_cast<uint32_t>(getpid())) {}
 
-std::string ProcessTable::admit(const std::string& service) {
-  if (services_.count(service)) return service;
+// The cap counts label sets, so that pods (each with its own pod name)
+// are bounded as services are.
+ProcessLabels ProcessTable::admit(ProcessLabels labels) {
+  std::string key = labels.key();
+  if (services_.count(key)) return labels;
   if (services_.size() >= max_services_) {
-    // count distinct names, not lookups; the set itself is bounded too
-    if (overflowed_names_.size() < kMaxOverflowNames) overflowed_names_.insert(service);
-    return "other";
+    // count distinct label sets, not lookups; the set itself is bounded too
+    if (overflowed_names_.size() < kMaxOverflowNames) overflowed_names_.insert(std::move(key));
+    return ProcessLabels{"other", "", "", ""};
   }
-  services_.insert(service);
-  return service;
+  services_.insert(std::move(key));
+  return labels;
 }
 
 ProcessTable::Entry ProcessTable::resolve(uint32_t tgid, const std::string& fallback_comm,
@@ -33,7 +47,7 @@ ProcessTable::Entry ProcessTable::resolve(uint32_t tgid, const std::string& fall
   Entry e;
   if (tgid == self_tgid_) {
     // Our own command line contains every --service rule: never match it.
-    e.service = admit("redeye");
+    e.labels = admit({"redeye"});
     e.final = true;
     return e;
   }
@@ -41,7 +55,7 @@ ProcessTable::Entry ProcessTable::resolve(uint32_t tgid, const std::string& fall
   const int pid = static_cast<int>(tgid);
   if (auto stat = procfs_.read_stat(pid); stat && (pid == kKthreadd || stat->ppid == kKthreadd)) {
     // Kernel threads (kworker/u8:0-events...) would each be a service.
-    e.service = admit("kernel");
+    e.labels = admit({"kernel"});
     e.final = true;
     return e;
   }
@@ -52,10 +66,21 @@ ProcessTable::Entry ProcessTable::resolve(uint32_t tgid, const std::string& fall
   if (id.cmdline.empty()) id.cmdline = fallback_args;
   id.cgroup = procfs_.read_cgroup(pid);
   if (resolver_.needs_ports()) id.listening_ports = procfs_.listening_ports(pid);
-  e.service = admit(resolver_.resolve(id));
+  PodLookup pod;
+  if (pods_) pod = pods_->resolve(id.cgroup);
+  ProcessLabels labels;
+  if (pod.identity) {
+    id.k8s_workload = pod.identity->workload;
+    labels.k8s_namespace_name = pod.identity->namespace_name;
+    labels.k8s_pod_name = pod.identity->pod_name;
+    labels.k8s_container_name = pod.identity->container_name;
+  }
+  labels.service_name = resolver_.resolve(id);
+  e.labels = admit(std::move(labels));
   // A rule or unit match will not change while the process lives; the
-  // fallbacks may (a port rule matches once the process listens).
-  e.final = !resolver_.needs_ports();
+  // fallbacks may (a port rule matches once the process listens), and so
+  // may a pod the kubelet's log directory did not show yet.
+  e.final = !resolver_.needs_ports() && pod.final;
   return e;
 }
 
@@ -85,19 +110,19 @@ void ProcessTable::on_exec(uint32_t tgid, const std::string& comm, const std::st
 
 void ProcessTable::on_exit(uint32_t tgid, const std::string& comm) {
   auto it = live_.find(tgid);
-  std::string service;
+  ProcessLabels labels;
   if (it != live_.end()) {
-    service = it->second.service;
+    labels = std::move(it->second.labels);
     live_.erase(it);
   } else {
     // Never seen alive (started and ended between two scans): the kernel's
     // comm is all that is left to name it by.
     ProcessIdentity id;
     id.comm = comm;
-    service = comm.empty() ? "unknown" : admit(resolver_.resolve(id));
+    labels = comm.empty() ? ProcessLabels{"unknown"} : admit({resolver_.resolve(id)});
   }
   const auto now = Clock::now();
-  exited_[tgid] = Exited{service, now};
+  exited_[tgid] = Exited{std::move(labels), now};
   exited_order_.emplace_back(now, tgid);
   expire_exited();
 }
@@ -114,16 +139,16 @@ void ProcessTable::expire_exited() {
   }
 }
 
-std::string ProcessTable::service_of(uint32_t tgid) {
-  if (tgid == 0) return "unknown";
-  if (auto it = live_.find(tgid); it != live_.end()) return it->second.service;
-  if (auto it = exited_.find(tgid); it != exited_.end()) return it->second.service;
+ProcessLabels ProcessTable::labels_of(uint32_t tgid) {
+  if (tgid == 0) return {"unknown"};
+  if (auto it = live_.find(tgid); it != live_.end()) return it->second.labels;
+  if (auto it = exited_.find(tgid); it != exited_.end()) return it->second.labels;
   // First sight of a live process between scans.
   if (!procfs_.read_comm(static_cast<int>(tgid)).empty()) {
     auto [it, inserted] = live_.emplace(tgid, resolve(tgid, ""));
-    return it->second.service;
+    return it->second.labels;
   }
-  return "unknown";
+  return {"unknown"};
 }
 
 std::vector<uint32_t> ProcessTable::live_tgids() const {

@@ -1,10 +1,12 @@
-// tgid -> service_name, kept fresh by exec/exit events and /proc scans.
+// tgid -> the labels of its series (service_name, and the pod's namespace,
+// pod and container names under Kubernetes), kept fresh by exec/exit events
+// and /proc scans.
 //
-// Kernel counters are keyed by tgid; every series is labelled by service.
-// The table resolves each process once (at exec, or when first seen), keeps
-// the answer for a while after the process exits so that late kernel events
-// (a reset arriving after exit) are still attributed, and caps the number
-// of distinct service names so label cardinality stays bounded.
+// Kernel counters are keyed by tgid; every series is labelled by process
+// labels. The table resolves each process once (at exec, or when first
+// seen), keeps the answer for a while after the process exits so that late
+// kernel events (a reset arriving after exit) are still attributed, and
+// caps the number of distinct label sets so label cardinality stays bounded.
 #pragma once
 
 #include <chrono>
@@ -16,17 +18,34 @@
 #include <unordered_set>
 #include <vector>
 
+#include "proc/pod_identity.h"
 #include "proc/procfs.h"
 #include "proc/service_resolver.h"
 
 namespace redeye::proc {
 
+// The labels every per-process series carries. The k8s_* values are empty
+// for processes outside Kubernetes.
+struct ProcessLabels {
+  std::string service_name;
+  std::string k8s_namespace_name;
+  std::string k8s_pod_name;
+  std::string k8s_container_name;
+
+  bool operator==(const ProcessLabels&) const = default;
+  // The values joined by a byte that cannot occur in them: a map key.
+  std::string key() const;
+};
+
 class ProcessTable {
  public:
   using Clock = std::chrono::steady_clock;
 
+  // pods: names the pod of processes in Kubernetes pod cgroups; the
+  // workload becomes the service unless a service rule matches.
   ProcessTable(ProcFs procfs, ServiceResolver resolver, size_t max_services,
-               std::chrono::seconds exited_retention = std::chrono::seconds(120));
+               std::chrono::seconds exited_retention = std::chrono::seconds(120),
+               std::optional<PodIdentityResolver> pods = std::nullopt);
 
   // Re-reads the process list: new processes are resolved, vanished ones
   // retired. Port rules are re-evaluated here, since a process listens only
@@ -37,40 +56,44 @@ class ProcessTable {
   void on_exec(uint32_t tgid, const std::string& comm, const std::string& args = "");
   void on_exit(uint32_t tgid, const std::string& comm);
 
-  // Service of a tgid, live or recently exited. Unknown live processes are
-  // resolved on the spot; tgid 0 and the unresolvable are "unknown".
-  std::string service_of(uint32_t tgid);
+  // Labels of a tgid, live or recently exited. Unknown live processes are
+  // resolved on the spot; tgid 0 and the unresolvable are service "unknown".
+  ProcessLabels labels_of(uint32_t tgid);
+  std::string service_of(uint32_t tgid) { return labels_of(tgid).service_name; }
   bool alive(uint32_t tgid) const { return live_.count(tgid) != 0; }
   std::vector<uint32_t> live_tgids() const;
 
-  // Service names that hit the cap and were folded into "other".
+  // Label sets (a service, or a pod's container) that hit the cap and were
+  // folded into service "other".
   size_t services_overflowed() const { return overflowed_names_.size(); }
   size_t size() const { return live_.size(); }
+  // Distinct label sets in use.
   size_t services() const { return services_.size(); }
 
  private:
   struct Entry {
-    std::string service;
+    ProcessLabels labels;
     bool final = false;  // no need to re-resolve while it lives
   };
   Entry resolve(uint32_t tgid, const std::string& fallback_comm, const std::string& fallback_args = "");
-  std::string admit(const std::string& service);
+  ProcessLabels admit(ProcessLabels labels);
   void expire_exited();
 
   ProcFs procfs_;
   ServiceResolver resolver_;
+  std::optional<PodIdentityResolver> pods_;
   size_t max_services_;
   std::chrono::seconds retention_;
   uint32_t self_tgid_;
   std::unordered_map<uint32_t, Entry> live_;
   struct Exited {
-    std::string service;
+    ProcessLabels labels;
     Clock::time_point at;
   };
   std::unordered_map<uint32_t, Exited> exited_;
   std::deque<std::pair<Clock::time_point, uint32_t>> exited_order_;
-  std::unordered_set<std::string> services_;
-  std::unordered_set<std::string> overflowed_names_;
+  std::unordered_set<std::string> services_;          // ProcessLabels::key() admitted
+  std::unordered_set<std::string> overflowed_names_;  // ProcessLabels::key() refused
 };
 
 }  // namespace redeye::proc

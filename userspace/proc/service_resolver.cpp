@@ -252,6 +252,9 @@ std::string ServiceResolver::resolve(const ProcessIdentity& identity) const {
             return sanitize_service_name(rule.service);
         }
     }
+    if (!identity.k8s_workload.empty()) {
+        return sanitize_service_name(identity.k8s_workload);
+    }
     if (const auto container_id = container_id_from_cgroup(identity.cgroup)) {
         return sanitize_service_name("container-" +
                                      container_id->substr(0, kShortContainerIdLength));

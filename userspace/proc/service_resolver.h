@@ -17,14 +17,16 @@ struct ProcessIdentity {
     std::string exe_name;
     std::string cmdline;
     std::string cgroup;  // raw content of /proc/<tgid>/cgroup
+    std::string k8s_workload;  // the pod's workload (pod_identity.h); empty outside Kubernetes
     std::vector<uint16_t> listening_ports;
 };
 
 // Names the service a process belongs to, in decreasing order of trust:
 //   1. the first configured rule that matches (in the order given);
-//   2. its container ("container-<12 hex>") or else its systemd unit;
-//   3. a well-known server recognised by exe or comm (postgresql, mysql, ...);
-//   4. the executable basename, then comm, then "unknown".
+//   2. its Kubernetes workload (Deployment, StatefulSet, ... name);
+//   3. its container ("container-<12 hex>") or else its systemd unit;
+//   4. a well-known server recognised by exe or comm (postgresql, mysql, ...);
+//   5. the executable basename, then comm, then "unknown".
 // The result is always a sanitized name (see sanitize_service_name).
 class ServiceResolver {
 public:

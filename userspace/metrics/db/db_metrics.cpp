@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "metrics/process_labels.h"
+
 namespace redeye::metrics::db {
 namespace {
 
@@ -39,52 +41,52 @@ DbMetrics::DbMetrics(prometheus::Registry& registry, proc::ProcessTable& table, 
                          .Help("Database operations received and not yet answered")
                          .Register(registry)) {}
 
-prometheus::Gauge& DbMetrics::active(const std::string& service, const std::string& system) {
-  return server_active_.Add({{"service_name", service}, {"db_system_name", system}});
+prometheus::Gauge& DbMetrics::active(const proc::ProcessLabels& process, const std::string& system) {
+  return server_active_.Add(with_process(process, {{"db_system_name", system}}));
 }
 
 void DbMetrics::on_request_started(const capture::ConnectionInfo& conn, protocols::Role role) {
   if (role != protocols::Role::Server || !is_database(conn)) return;
-  active(table_.service_of(conn.tgid), system_of(conn)).Increment();
+  active(table_.labels_of(conn.tgid), system_of(conn)).Increment();
 }
 
 void DbMetrics::on_request_abandoned(const capture::ConnectionInfo& conn, protocols::Role role, uint64_t n) {
   if (role != protocols::Role::Server || !is_database(conn)) return;
-  auto& g = active(table_.service_of(conn.tgid), system_of(conn));
+  auto& g = active(table_.labels_of(conn.tgid), system_of(conn));
   g.Set(std::max(0.0, g.Value() - static_cast<double>(n)));
 }
 
 void DbMetrics::on_record(const capture::ConnectionInfo& conn, const protocols::Record& record) {
   if (!record.sql) return;
   const auto& q = *record.sql;
-  const std::string service = table_.service_of(conn.tgid);
+  const proc::ProcessLabels process = table_.labels_of(conn.tgid);
+  const std::string& service = process.service_name;  // caps are per service
+  const std::string process_key = process.key();
   const std::string collection = q.collection.empty() ? "" : collection_cap_.admit(service, q.collection);
   const double seconds = seconds_between(record.request_ns, record.response_ns);
   if (record.role == protocols::Role::Server) {
-    auto& g = active(service, q.system);
+    auto& g = active(process, q.system);
     if (g.Value() >= 1) g.Decrement();
     series_
-        .get(series_key("s", service, q.system, q.operation, collection, q.error_type),
+        .get(series_key("s", process_key, q.system, q.operation, collection, q.error_type),
              [&]() -> prometheus::Histogram& {
-               return server_duration_.Add({{"service_name", service},
-                                            {"db_system_name", q.system},
-                                            {"db_operation_name", q.operation},
-                                            {"db_collection_name", collection},
-                                            {"error_type", q.error_type}},
+               return server_duration_.Add(with_process(process, {{"db_system_name", q.system},
+                                                                  {"db_operation_name", q.operation},
+                                                                  {"db_collection_name", collection},
+                                                                  {"error_type", q.error_type}}),
                                            db_duration_bounds());
              })
         .Observe(seconds);
   } else if (record.role == protocols::Role::Client) {
     const std::string address = address_cap_.admit(service, conn.peer);
     series_
-        .get(series_key("c", service, q.system, q.operation, collection, q.error_type, address),
+        .get(series_key("c", process_key, q.system, q.operation, collection, q.error_type, address),
              [&]() -> prometheus::Histogram& {
-               return client_duration_.Add({{"service_name", service},
-                                            {"db_system_name", q.system},
-                                            {"db_operation_name", q.operation},
-                                            {"db_collection_name", collection},
-                                            {"error_type", q.error_type},
-                                            {"server_address", address}},
+               return client_duration_.Add(with_process(process, {{"db_system_name", q.system},
+                                                                  {"db_operation_name", q.operation},
+                                                                  {"db_collection_name", collection},
+                                                                  {"error_type", q.error_type},
+                                                                  {"server_address", address}}),
                                            db_duration_bounds());
              })
         .Observe(seconds);

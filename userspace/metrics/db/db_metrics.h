@@ -26,7 +26,7 @@ class DbMetrics : public capture::RecordConsumer {
   void on_request_abandoned(const capture::ConnectionInfo& conn, protocols::Role role, uint64_t n) override;
 
  private:
-  prometheus::Gauge& active(const std::string& service, const std::string& system);
+  prometheus::Gauge& active(const proc::ProcessLabels& process, const std::string& system);
 
   proc::ProcessTable& table_;
   http::LabelCap collection_cap_;

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "metrics/http/s3_classifier.h"
+#include "metrics/process_labels.h"
 
 namespace redeye::metrics::http {
 namespace {
@@ -104,51 +105,53 @@ std::string HttpMetrics::method_label(std::string_view method) const {
   return "_OTHER";  // the OpenTelemetry spelling for anything else
 }
 
-prometheus::Gauge& HttpMetrics::active(const std::string& service) {
-  return server_active_.Add({{"service_name", service}});
+prometheus::Gauge& HttpMetrics::active(const proc::ProcessLabels& process) {
+  return server_active_.Add(with_process(process));
 }
 
 void HttpMetrics::on_request_started(const capture::ConnectionInfo& conn, protocols::Role role) {
-  if (role == protocols::Role::Server && conn.protocol == "http") active(table_.service_of(conn.tgid)).Increment();
+  if (role == protocols::Role::Server && conn.protocol == "http") active(table_.labels_of(conn.tgid)).Increment();
 }
 
 void HttpMetrics::on_request_abandoned(const capture::ConnectionInfo& conn, protocols::Role role, uint64_t n) {
   if (role != protocols::Role::Server || conn.protocol != "http") return;
-  auto& g = active(table_.service_of(conn.tgid));
+  auto& g = active(table_.labels_of(conn.tgid));
   g.Set(std::max(0.0, g.Value() - static_cast<double>(n)));
 }
 
 void HttpMetrics::on_record(const capture::ConnectionInfo& conn, const protocols::Record& record) {
   if (!record.http) return;
-  const std::string service = table_.service_of(conn.tgid);
+  const proc::ProcessLabels process = table_.labels_of(conn.tgid);
   if (record.role == protocols::Role::Server) {
-    auto& g = active(service);
+    auto& g = active(process);
     if (g.Value() >= 1) g.Decrement();
-    observe_server(service, conn, record);
+    observe_server(process, conn, record);
   } else if (record.role == protocols::Role::Client) {
-    observe_client(service, conn, record);
-    observe_s3(service, record);
+    observe_client(process, conn, record);
+    observe_s3(process, record);
   }
 }
 
-void HttpMetrics::observe_server(const std::string& service, const capture::ConnectionInfo& conn,
+void HttpMetrics::observe_server(const proc::ProcessLabels& process, const capture::ConnectionInfo& conn,
                                  const protocols::Record& r) {
   const auto& h = *r.http;
+  // Routes are per service: the pods of one workload serve the same routes.
+  const std::string& service = process.service_name;
+  const std::string process_key = process.key();
   const std::string route = route_cap_.admit(service, routes_.route(service, h.path));
   const std::string status = std::to_string(h.status);
   const std::string method = method_label(h.method);
   server_series_
-      .get(series_key(service, method, status, route),
+      .get(series_key(process_key, method, status, route),
            [&]() -> prometheus::Histogram& {
-             return server_duration_.Add({{"service_name", service},
-                                          {"http_request_method", method},
-                                          {"http_response_status_code", status},
-                                          {"http_route", route}},
+             return server_duration_.Add(with_process(process, {{"http_request_method", method},
+                                                                {"http_response_status_code", status},
+                                                                {"http_route", route}}),
                                          http_duration_bounds());
            })
       .Observe(seconds_between(r.request_ns, r.response_ns));
-  auto& bodies = body_series_.get(series_key(service, route), [&]() -> BodySeries& {
-    const prometheus::Labels by_route{{"service_name", service}, {"http_route", route}};
+  auto& bodies = body_series_.get(series_key(process_key, route), [&]() -> BodySeries& {
+    const prometheus::Labels by_route = with_process(process, {{"http_route", route}});
     body_storage_.push_back(BodySeries{&request_body_.Add(by_route, body_size_bounds()),
                                        &response_body_.Add(by_route, body_size_bounds())});
     return body_storage_.back();
@@ -161,43 +164,42 @@ void HttpMetrics::observe_server(const std::string& service, const capture::Conn
   else if (options_.source_client_address) source = peer_host(conn.peer);
   if (!source.empty())
     by_source_
-        .Add({{"service_name", service},
-              {"http_request_source", source_cap_.admit(service, source)},
-              {"http_response_status_code", status}})
+        .Add(with_process(process, {{"http_request_source", source_cap_.admit(service, source)},
+                                    {"http_response_status_code", status}}))
         .Increment();
 }
 
-void HttpMetrics::observe_client(const std::string& service, const capture::ConnectionInfo& conn,
+void HttpMetrics::observe_client(const proc::ProcessLabels& process, const capture::ConnectionInfo& conn,
                                  const protocols::Record& r) {
   const auto& h = *r.http;
+  const std::string& service = process.service_name;
   // The Host header names the server as the client meant it; the socket's
   // peer address when there is none (HTTP/1.0).
   const std::string address = address_cap_.admit(service, h.host.empty() ? conn.peer : label_safe(lower(h.host)));
   const std::string method = method_label(h.method);
   const std::string status = std::to_string(h.status);
   client_series_
-      .get(series_key(service, method, status, address),
+      .get(series_key(process.key(), method, status, address),
            [&]() -> prometheus::Histogram& {
-             return client_duration_.Add({{"service_name", service},
-                                          {"http_request_method", method},
-                                          {"http_response_status_code", status},
-                                          {"server_address", address}},
+             return client_duration_.Add(with_process(process, {{"http_request_method", method},
+                                                                {"http_response_status_code", status},
+                                                                {"server_address", address}}),
                                          http_duration_bounds());
            })
       .Observe(seconds_between(r.request_ns, r.response_ns));
 }
 
-void HttpMetrics::observe_s3(const std::string& service, const protocols::Record& r) {
+void HttpMetrics::observe_s3(const proc::ProcessLabels& process, const protocols::Record& r) {
   const auto& h = *r.http;
+  const std::string& service = process.service_name;
   S3Request request{h.method, h.path, h.query, h.host, h.aws_sigv4, h.amz_headers,
                     s3_hosts_.count(lower(h.host)) != 0};
   auto op = classify_s3(request);
   if (!op) return;
   s3_duration_
-      .Add({{"service_name", service},
-            {"s3_operation", op->operation},
-            {"s3_bucket", address_cap_.admit(service + "/s3", op->bucket)},
-            {"http_response_status_code", std::to_string(h.status)}},
+      .Add(with_process(process, {{"s3_operation", op->operation},
+                                  {"s3_bucket", address_cap_.admit(service + "/s3", op->bucket)},
+                                  {"http_response_status_code", std::to_string(h.status)}}),
            http_duration_bounds())
       .Observe(seconds_between(r.request_ns, r.response_ns));
   // Object bytes only: the bodies of the operations that carry object data.
@@ -210,9 +212,9 @@ void HttpMetrics::observe_s3(const std::string& service, const protocols::Record
   // aws-chunked bodies carry framing and signatures: the object is smaller
   const uint64_t uploaded = h.decoded_content_length ? h.decoded_content_length : h.request_body_bytes;
   if (uploads_object && uploaded)
-    s3_bytes_.Add({{"service_name", service}, {"direction", "upload"}}).Increment(static_cast<double>(uploaded));
+    s3_bytes_.Add(with_process(process, {{"direction", "upload"}})).Increment(static_cast<double>(uploaded));
   if (downloads_object && h.response_body_bytes)
-    s3_bytes_.Add({{"service_name", service}, {"direction", "download"}})
+    s3_bytes_.Add(with_process(process, {{"direction", "download"}}))
         .Increment(static_cast<double>(h.response_body_bytes));
 }
 

@@ -35,10 +35,12 @@ class HttpMetrics : public capture::RecordConsumer {
 
  private:
   std::string method_label(std::string_view method) const;
-  void observe_server(const std::string& service, const capture::ConnectionInfo& conn, const protocols::Record& r);
-  void observe_client(const std::string& service, const capture::ConnectionInfo& conn, const protocols::Record& r);
-  void observe_s3(const std::string& service, const protocols::Record& r);
-  prometheus::Gauge& active(const std::string& service);
+  void observe_server(const proc::ProcessLabels& process, const capture::ConnectionInfo& conn,
+                      const protocols::Record& r);
+  void observe_client(const proc::ProcessLabels& process, const capture::ConnectionInfo& conn,
+                      const protocols::Record& r);
+  void observe_s3(const proc::ProcessLabels& process, const protocols::Record& r);
+  prometheus::Gauge& active(const proc::ProcessLabels& process);
 
   struct BodySeries {
     prometheus::Histogram* request;
