@@ -33,8 +33,8 @@ static __always_inline struct redeye_proc_event *reserve(__u32 kind, __u32 tgid)
 	return e;
 }
 
-SEC("tracepoint/sched/sched_process_exec")
-int on_exec(void *ctx)
+/* sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) */
+static __always_inline int on_exec(unsigned long long *ctx)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct redeye_proc_event *e = reserve(REDEYE_PROC_EXEC, current_tgid());
@@ -57,8 +57,8 @@ int on_exec(void *ctx)
 	return 0;
 }
 
-SEC("tracepoint/sched/sched_process_exit")
-int on_exit(void *ctx)
+/* sched_process_exit(struct task_struct *p, ...): runs in the exiting task */
+static __always_inline int on_exit(unsigned long long *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 
@@ -72,11 +72,12 @@ int on_exit(void *ctx)
 	return 0;
 }
 
-SEC("tracepoint/oom/mark_victim")
-int on_oom_victim(struct trace_event_raw_mark_victim *ctx)
+/* mark_victim(struct task_struct *task, uid_t uid) */
+static __always_inline int on_oom_victim(unsigned long long *ctx)
 {
 	/* the victim, not current (the allocating task that hit the limit) */
-	struct redeye_proc_event *e = reserve(REDEYE_PROC_OOM_KILL, ctx->pid);
+	__u32 victim = BPF_CORE_READ((struct task_struct *)ctx[0], pid);
+	struct redeye_proc_event *e = reserve(REDEYE_PROC_OOM_KILL, victim);
 
 	if (!e)
 		return 0;
@@ -84,3 +85,7 @@ int on_oom_victim(struct trace_event_raw_mark_victim *ctx)
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
+
+REDEYE_TP_TWINS(sched_process_exec, on_exec)
+REDEYE_TP_TWINS(sched_process_exit, on_exit)
+REDEYE_TP_TWINS(mark_victim, on_oom_victim)

@@ -10,6 +10,7 @@
  */
 #include "redeye/bpf_common.h"
 #include "redeye/fd_socket.h"
+#include "redeye/syscalls.h"
 #include "redeye/protocol_inference.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -109,19 +110,6 @@ static __always_inline __u64 wakeup_flags(void)
 #define MAX_IOVECS 16 /* writev of chunked bodies: header, size, data, CRLF per chunk */
 #define MAX_MMSGS 4
 
-struct pt_regs___arm64_nr {
-	int syscallno;
-} __attribute__((preserve_access_index));
-
-/* The number of the syscall a sys_exit belongs to. */
-static __always_inline long bpf_syscall_nr(struct pt_regs *regs)
-{
-#if defined(__TARGET_ARCH_x86)
-	return BPF_CORE_READ(regs, orig_ax);
-#else
-	return BPF_CORE_READ((struct pt_regs___arm64_nr *)regs, syscallno);
-#endif
-}
 
 static __always_inline __u64 conn_key(__u32 tgid, int fd)
 {
@@ -461,28 +449,11 @@ static __always_inline void accepted(long fd)
 }
 
 /*
- * Syscall numbers of the calls we follow. One raw tracepoint on sys_enter
- * and one on sys_exit dispatch on them: cheaper per traced call than a
+ * One raw tracepoint on sys_enter and one on sys_exit dispatch on the
+ * syscall numbers (redeye/syscalls.h): cheaper per traced call than a
  * perf-event tracepoint per syscall, and detaching two programs at shutdown
  * takes milliseconds where three dozen took seconds.
  */
-#if defined(__TARGET_ARCH_x86)
-enum {
-	NR_read = 0, NR_write = 1, NR_close = 3, NR_readv = 19, NR_writev = 20, NR_dup2 = 33,
-	NR_sendfile = 40, NR_connect = 42, NR_accept = 43, NR_sendto = 44, NR_recvfrom = 45,
-	NR_sendmsg = 46, NR_recvmsg = 47, NR_accept4 = 288, NR_dup3 = 292, NR_recvmmsg = 299,
-	NR_sendmmsg = 307,
-};
-#elif defined(__TARGET_ARCH_arm64)
-enum {
-	NR_dup3 = 24, NR_close = 57, NR_read = 63, NR_write = 64, NR_readv = 65, NR_writev = 66,
-	NR_sendfile = 71, NR_accept = 202, NR_connect = 203, NR_sendto = 206, NR_recvfrom = 207,
-	NR_sendmsg = 211, NR_recvmsg = 212, NR_accept4 = 242, NR_recvmmsg = 243, NR_sendmmsg = 269,
-	NR_dup2 = -1, /* arm64 has only dup3 */
-};
-#else
-#error "syscall numbers for this architecture are missing"
-#endif
 
 SEC("raw_tp/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)

@@ -11,6 +11,7 @@
  */
 #include "redeye/bpf_common.h"
 #include "redeye/fd_socket.h"
+#include "redeye/syscalls.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -114,16 +115,16 @@ static __always_inline void count_close(struct sk_info *info, __u64 end_ns)
 	hist_add_duration(&s->duration[dir], end_ns - info->start_ns);
 }
 
-SEC("tracepoint/sock/inet_sock_set_state")
-int on_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
+/* inet_sock_set_state(const struct sock *sk, int oldstate, int newstate) */
+static __always_inline int on_set_state(unsigned long long *ctx)
 {
-	const void *sk = ctx->skaddr;
-	int old = ctx->oldstate, new = ctx->newstate;
+	const void *sk = (const void *)ctx[0];
+	int old = (int)ctx[1], new = (int)ctx[2];
 	struct sk_info *info, fresh = {};
 	struct redeye_tcp_stats *s;
 	__u64 now;
 
-	if (ctx->protocol != IPPROTO_TCP)
+	if (BPF_CORE_READ((struct sock *)sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
 
 	if (new == TCP_SYN_SENT || new == TCP_LISTEN) {
@@ -225,17 +226,13 @@ static __always_inline void on_accepted(long fd)
 	}
 }
 
-SEC("tracepoint/syscalls/sys_exit_accept4")
-int on_accept4_exit(struct trace_event_raw_sys_exit *ctx)
+/* sys_exit(struct pt_regs *regs, long ret): only accept and accept4 matter */
+static __always_inline int on_sys_exit(unsigned long long *ctx)
 {
-	on_accepted(ctx->ret);
-	return 0;
-}
+	long nr = bpf_syscall_nr((struct pt_regs *)ctx[0]);
 
-SEC("tracepoint/syscalls/sys_exit_accept")
-int on_accept_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	on_accepted(ctx->ret);
+	if (nr == NR_accept4 || nr == NR_accept)
+		on_accepted((long)ctx[1]);
 	return 0;
 }
 
@@ -246,48 +243,50 @@ static __always_inline __u32 owner_tgid(const void *sk)
 	return info ? info->tgid : 0;
 }
 
-SEC("tracepoint/tcp/tcp_retransmit_skb")
-int on_retransmit(struct trace_event_raw_tcp_retransmit_skb *ctx)
+/* tcp_retransmit_skb(const struct sock *sk, const struct sk_buff *skb[, int err]) */
+static __always_inline int on_retransmit(unsigned long long *ctx)
 {
 	struct redeye_tcp_stats *s;
-	struct sk_buff *skb = (struct sk_buff *)ctx->skbaddr;
+	struct sk_buff *skb = (struct sk_buff *)ctx[1];
 	struct tcp_skb_cb *cb;
 	__u16 segs;
 
-	/* not sent: the kernel does not count it either (err is 6.x+) */
-	if (bpf_core_field_exists(ctx->err) && BPF_CORE_READ(ctx, err))
+	/* Not sent: the kernel does not count it either. err is a 6.x addition;
+	 * the check is resolved at load, so older kernels never read ctx[2]. */
+	if (bpf_core_field_exists(struct trace_event_raw_tcp_retransmit_skb, err) && (int)ctx[2])
 		return 0;
 	/* TcpRetransSegs counts GSO segments, not skbs */
 	cb = (struct tcp_skb_cb *)&skb->cb[0];
 	segs = BPF_CORE_READ(cb, tcp_gso_segs);
 	if (!segs)
 		segs = 1;
-	s = stats_for(owner_tgid(ctx->skaddr));
+	s = stats_for(owner_tgid((const void *)ctx[0]));
 	if (s)
 		__sync_fetch_and_add(&s->retransmits, segs);
 	return 0;
 }
 
-SEC("tracepoint/tcp/tcp_retransmit_synack")
-int on_retransmit_synack(struct trace_event_raw_tcp_retransmit_synack *ctx)
+/* tcp_retransmit_synack(const struct sock *sk, const struct request_sock *req) */
+static __always_inline int on_retransmit_synack(unsigned long long *ctx)
 {
-	struct redeye_tcp_stats *s = stats_for(owner_tgid(ctx->skaddr));
+	struct redeye_tcp_stats *s = stats_for(owner_tgid((const void *)ctx[0]));
 
 	if (s)
 		__sync_fetch_and_add(&s->retransmits, 1);
 	return 0;
 }
 
-SEC("tracepoint/tcp/tcp_send_reset")
-int on_send_reset(struct trace_event_raw_tcp_send_reset *ctx)
+/* tcp_send_reset(const struct sock *sk, const struct sk_buff *skb, ...) */
+static __always_inline int on_send_reset(unsigned long long *ctx)
 {
+	const void *sk = (const void *)ctx[0];
 	struct redeye_tcp_stats *s;
 	struct sk_info *info;
 
 	/* No socket: the kernel answering a segment nobody listens for. */
-	if (!ctx->skaddr)
+	if (!sk)
 		return 0;
-	info = owner_of(ctx->skaddr);
+	info = owner_of(sk);
 	if (!info)
 		return 0;
 	s = stats_for(info->tgid);
@@ -296,10 +295,10 @@ int on_send_reset(struct trace_event_raw_tcp_send_reset *ctx)
 	return 0;
 }
 
-SEC("tracepoint/tcp/tcp_receive_reset")
-int on_receive_reset(struct trace_event_raw_tcp_event_sk *ctx)
+/* tcp_receive_reset(struct sock *sk) */
+static __always_inline int on_receive_reset(unsigned long long *ctx)
 {
-	struct sock *sk = (struct sock *)ctx->skaddr;
+	struct sock *sk = (struct sock *)ctx[0];
 	struct redeye_tcp_stats *s;
 	struct sk_info *info;
 
@@ -321,10 +320,10 @@ int on_receive_reset(struct trace_event_raw_tcp_event_sk *ctx)
 	return 0;
 }
 
-SEC("tracepoint/tcp/tcp_destroy_sock")
-int on_destroy_sock(struct trace_event_raw_tcp_event_sk *ctx)
+/* tcp_destroy_sock(struct sock *sk) */
+static __always_inline int on_destroy_sock(unsigned long long *ctx)
 {
-	__u64 key = (__u64)ctx->skaddr;
+	__u64 key = ctx[0];
 
 	bpf_map_delete_elem(&sk_owner, &key);
 	return 0;
@@ -352,19 +351,33 @@ static __always_inline bool skb_is_tcp(struct sk_buff *skb, __u16 protocol,
 	return l4 == IPPROTO_TCP;
 }
 
-SEC("tracepoint/skb/kfree_skb")
-int on_kfree_skb(struct trace_event_raw_kfree_skb *ctx)
+/* kfree_skb(struct sk_buff *skb, void *location, enum skb_drop_reason reason[, struct sock *rx_sk]) */
+static __always_inline int on_kfree_skb(unsigned long long *ctx)
 {
-	__u32 reason = ctx->reason;
+	struct sk_buff *skb = (struct sk_buff *)ctx[0];
+	__u32 reason = (__u32)ctx[2];
+	const void *rx_sk = NULL;
 	__u64 *n;
 
 	if (reason == bpf_core_enum_value(enum skb_drop_reason, SKB_NOT_DROPPED_YET) ||
 	    reason == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED))
 		return 0;
-	if (!skb_is_tcp(ctx->skbaddr, ctx->protocol, ctx->rx_sk))
+	/* rx_sk is a 6.12 addition; resolved at load like err above */
+	if (bpf_core_field_exists(struct trace_event_raw_kfree_skb, rx_sk))
+		rx_sk = (const void *)ctx[3];
+	if (!skb_is_tcp(skb, bpf_ntohs(BPF_CORE_READ(skb, protocol)), rx_sk))
 		return 0;
 	n = LOOKUP_OR_INIT(&tcp_drops, &reason, &zero_u64, count_lost);
 	if (n)
 		__sync_fetch_and_add(n, 1);
 	return 0;
 }
+
+REDEYE_TP_TWINS(inet_sock_set_state, on_set_state)
+REDEYE_TP_TWINS(sys_exit, on_sys_exit)
+REDEYE_TP_TWINS(tcp_retransmit_skb, on_retransmit)
+REDEYE_TP_TWINS(tcp_retransmit_synack, on_retransmit_synack)
+REDEYE_TP_TWINS(tcp_send_reset, on_send_reset)
+REDEYE_TP_TWINS(tcp_receive_reset, on_receive_reset)
+REDEYE_TP_TWINS(tcp_destroy_sock, on_destroy_sock)
+REDEYE_TP_TWINS(kfree_skb, on_kfree_skb)

@@ -117,6 +117,19 @@ static __always_inline void hist_add_duration(struct redeye_hist *h, __u64 ns)
 		__v;                                                          \
 	})
 
+/*
+ * One handler built twice: tp_btf (typed arguments, the cheapest) and raw_tp
+ * for kernels whose BTF lacks the tracepoint; bpf/loaded_object.cpp loads
+ * one of them. Both detach without the RCU-tasks wait of a perf-event
+ * tracepoint, which is what keeps SIGTERM fast. The handler reads argument i
+ * as ctx[i] and dereferences it only with BPF_CORE_READ, valid for both.
+ */
+#define REDEYE_TP_TWINS(tp, handler)                                          \
+	SEC("tp_btf/" #tp)                                                    \
+	int handler##_btf(unsigned long long *ctx) { return handler(ctx); }   \
+	SEC("raw_tp/" #tp)                                                    \
+	int handler##_raw(unsigned long long *ctx) { return handler(ctx); }
+
 static __always_inline __u32 current_tgid(void)
 {
 	return bpf_get_current_pid_tgid() >> 32;
