@@ -42,6 +42,9 @@ class HttpExporter {
 
  private:
   std::unique_ptr<CivetServer> server_;
+  // Where a connection to our own listener can be made (the listen address,
+  // loopback for a wildcard): see the destructor.
+  std::string wake_host_;
   std::unique_ptr<CivetHandler> metrics_, healthz_, readyz_;
 };
 
