@@ -9,6 +9,7 @@
 #include <string>
 #include <system_error>
 
+#include "cli/options.h"
 #include "proc/process_table.h"
 
 namespace redeye::proc {
@@ -375,6 +376,33 @@ TEST_F(PodProcessTable, TheServiceCapBoundsPodsToo) {
   EXPECT_EQ(t.labels_of(tg(3)), (ProcessLabels{"other", "", "", ""}));
   EXPECT_EQ(t.services(), 2u);
   EXPECT_EQ(t.services_overflowed(), 1u);
+}
+
+std::string pod_option_error(const std::vector<std::string>& args) {
+  try {
+    cli::parse_run_options(args);
+  } catch (const cli::UsageError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST_F(FakeNode, PodOptionsDefaultAndValidate) {
+  const auto defaults = cli::parse_run_options({});
+  EXPECT_EQ(defaults.cgroup_root, "/sys/fs/cgroup");
+  EXPECT_EQ(defaults.pod_log_root, "/var/log/pods");
+  const auto given = cli::parse_run_options({"--cgroup-root", cgroup_root().string(), "--pod-log-root=" + pods_root().string()});
+  EXPECT_EQ(given.cgroup_root, cgroup_root().string());
+  EXPECT_EQ(given.pod_log_root, pods_root().string());
+  EXPECT_EQ(pod_option_error({"--pod-log-root", "var/log/pods"}),
+            "invalid --pod-log-root 'var/log/pods': expected an absolute path");
+  EXPECT_EQ(pod_option_error({"--cgroup-root", (root_ / "missing").string()}),
+            "invalid --cgroup-root '" + (root_ / "missing").string() + "': not a directory");
+  // in a config file as on the command line
+  const fs::path config = root_ / "redeye.conf";
+  std::ofstream(config) << "pod-log-root = " << (root_ / "nope").string() << "\n";
+  EXPECT_EQ(pod_option_error({"--config", config.string()}),
+            "invalid --pod-log-root '" + (root_ / "nope").string() + "': not a directory");
 }
 
 }  // namespace
