@@ -201,7 +201,7 @@ class Faults(unittest.TestCase):
         up = {labels["probe"]: v for labels, v in m.select("redeye_probe_up")}
         self.assertEqual(up.get(refused), 0, f"probe_up of the refused probe: {up.get(refused)}")
         others = {p: v for p, v in up.items() if p != refused and not p.startswith("sockets:ssl_")}
-        self.assertGreaterEqual(len(others), 20)
+        self.assertGreaterEqual(len(others), 15, f"probes: {sorted(up)}")
         self.assertEqual([p for p, v in others.items() if v != 1], [], "every other probe is attached")
         log = agent.output()
         self.assertIn(f"probe {refused} not attached: refused by fault injection", log)
