@@ -11,7 +11,7 @@ BUILD_PACKAGES=(
 )
 # Tools the kernel tests drive: workloads and ground truth.
 TEST_PACKAGES=(
-  python3 curl iproute2 nftables util-linux coreutils procps
+  python3 python3-yaml curl iproute2 nftables util-linux coreutils procps
   nginx-light wrk openssl nodejs python3-boto3
   postgresql postgresql-contrib mariadb-server mariadb-client
   rabbitmq-server python3-pika
