@@ -21,6 +21,10 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 capture_bytes = 2048; /* <= REDEYE_CAPTURE_MAX - 1 */
 const volatile __u32 infer_attempts = 4;   /* messages looked at before ignoring */
 const volatile __u32 self_tgid = 0;        /* the agent: its own scrapes are not traced */
+/* Last bytes of a PostgreSQL message longer than the prefix, sent beside
+ * the prefix: a large result set ends with CommandComplete and
+ * ReadyForQuery, which close the request. 0 turns it off. */
+const volatile __u32 tail_bytes = 256;     /* <= REDEYE_TAIL_MAX */
 
 REDEYE_DEFINE_LOST_MAP()
 
@@ -96,6 +100,7 @@ struct {
 } data_events SEC(".maps");
 
 #define CAPTURE_MASK (REDEYE_CAPTURE_MAX - 1)
+#define REDEYE_TAIL_MAX 512
 
 /* Waking the reader for every event costs a context switch per syscall
  * traced; the reader polls on its own every few tens of milliseconds and
@@ -241,6 +246,7 @@ static __always_inline struct scratch *start_event(struct conn *c, const struct 
 	s->ev.position = c->position[dir & 1];
 	s->ev.msg_size = size;
 	s->ev.captured = 0;
+	s->ev.tail = 0;
 	s->ev.direction = dir;
 	s->ev.role = c->role;
 	s->ev.family = c->family;
@@ -267,6 +273,26 @@ static __always_inline void append_bytes(struct scratch *s, const void *src, __u
 		s->ev.captured = off + len;
 }
 
+/*
+ * Adds the last tail_bytes of a long PostgreSQL message after the prefix.
+ * Only plain buffers: a result set is written with send()/write() and read
+ * into one buffer. Head and tail never overlap, and both fit data[].
+ */
+static __always_inline void append_tail(struct conn *c, struct scratch *s, const void *buf,
+					__u64 size)
+{
+	__u32 off = s->ev.captured, len = tail_bytes;
+
+	if (c->protocol != REDEYE_PROTO_POSTGRES || !len || len > REDEYE_TAIL_MAX)
+		return;
+	if (size <= (__u64)off + len || off + len >= REDEYE_CAPTURE_MAX)
+		return;
+	off &= CAPTURE_MASK;
+	len &= REDEYE_TAIL_MAX * 2 - 1;
+	if (bpf_probe_read_user(&s->ev.data[off], len, (const char *)buf + size - len) == 0)
+		s->ev.tail = len;
+}
+
 /* Decides the protocol on the first messages, then sends or drops. */
 static __always_inline void finish_event(struct conn *c, struct scratch *s, __u32 dir, __u64 size)
 {
@@ -287,7 +313,8 @@ static __always_inline void finish_event(struct conn *c, struct scratch *s, __u3
 		s->ev.role = role;
 	}
 	if (bpf_ringbuf_output(&data_events, &s->ev,
-			       offsetof(struct redeye_data_event, data) + (s->ev.captured & CAPTURE_MASK),
+			       offsetof(struct redeye_data_event, data) +
+				       ((s->ev.captured + s->ev.tail) & CAPTURE_MASK),
 			       wakeup_flags()))
 		count_lost(REDEYE_LOST_RINGBUF_FULL);
 	c->position[dir & 1] += size;
@@ -301,6 +328,7 @@ static __always_inline void emit_buffer(struct conn *c, const struct io_args *a,
 	if (!s)
 		return;
 	append_bytes(s, buf, size);
+	append_tail(c, s, buf, size);
 	finish_event(c, s, dir, size);
 }
 

@@ -108,6 +108,36 @@ class PostgresRed(unittest.TestCase):
         self.assertEqual(m.value(SERVER + "_count", service_name="postgresql", db_operation_name="SELECT",
                                  db_collection_name="no_such_table", error_type="42P01"), n)
 
+    def test_results_larger_than_the_capture_are_closed_by_their_tail(self):
+        # ~100 KB answers: their CommandComplete/ReadyForQuery (or the
+        # ErrorResponse) lie far past the 2 KiB prefix of the write or read.
+        self.pg.psql("CREATE TABLE IF NOT EXISTS wide_rows AS "
+                     "SELECT n, repeat('x', 200) AS v FROM generate_series(1, 500) n")
+        ok, failing = 7, 4
+        base = self.agent.metrics()
+        sel = dict(db_system_name="postgresql", db_operation_name="SELECT", db_collection_name="wide_rows")
+        before = {(s, e): base.value(metric + "_count", service_name=s, error_type=e, **sel)
+                  for s, metric in (("postgresql", SERVER), ("psql", CLIENT)) for e in ("", "22012")}
+        for _ in range(ok):
+            out = self.pg.psql("SELECT v FROM wide_rows")
+            self.assertEqual(len(out.stdout.splitlines()), 500)
+        for _ in range(failing):
+            r = self.pg.psql("SELECT v || (1 / (n - 400))::text FROM wide_rows ORDER BY n", check=False)
+            self.assertIn("division by zero", r.stderr)
+
+        def delta(m, service, error):
+            metric = SERVER if service == "postgresql" else CLIENT
+            return m.value(metric + "_count", service_name=service, error_type=error, **sel) - before[(service, error)]
+
+        self.agent.wait_for(lambda m: all(delta(m, s, "") >= ok and delta(m, s, "22012") >= failing
+                                          for s in ("postgresql", "psql")), what="large results")
+        m = self.agent.settle()
+        for service in ("postgresql", "psql"):
+            print(f"measured: {service} large results ok {delta(m, service, '')} "
+                  f"failed {delta(m, service, '22012')}", flush=True)
+            self.assertEqual(delta(m, service, ""), ok)
+            self.assertEqual(delta(m, service, "22012"), failing)
+
     def test_known_sleep_lands_in_its_bucket(self):
         n = 5
         base = self.agent.metrics()

@@ -43,6 +43,14 @@ class ExchangeTest : public ::testing::Test {
     tracker_->on_data(direction, position, size, captured, time);
     position += size;
   }
+  // One message of which the kernel copied the first `head` bytes and the
+  // last `tail` bytes (long PostgreSQL messages), the middle elided.
+  void message_with_tail(Direction direction, std::string_view whole, size_t head, size_t tail, MessageTime time) {
+    uint64_t& position = position_[protocols::direction_index(direction)];
+    tracker_->on_data(direction, position, whole.size(), whole.substr(0, head), whole.substr(whole.size() - tail),
+                      time);
+    position += whole.size();
+  }
   void sent(std::string_view bytes, MessageTime time, uint64_t size = 0) { message(kSend, bytes, time, size); }
   void received(std::string_view bytes, MessageTime time, uint64_t size = 0) {
     message(kRecv, bytes, time, size);

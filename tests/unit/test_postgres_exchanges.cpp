@@ -780,6 +780,80 @@ TEST_F(PgLarge, NamedParseCutByTheCaptureIsStillRemembered) {
   expect_balanced();
 }
 
+// A result of 100 rows of 50 bytes, its end past the 2 KiB prefix.
+std::string hundred_rows() {
+  std::string answer = row_description();
+  for (int i = 0; i < 100; ++i) answer += data_row(std::string(50, 'v'));
+  return answer;
+}
+
+TEST_F(PgLarge, AnswerTailCapturedBesideThePrefixClosesTheRequestAtTheServer) {
+  open(Role::Server);
+  received(query("SELECT * FROM t"), {100, 101});
+  const std::string answer = hundred_rows() + command_complete("SELECT 100") + ready();
+  message_with_tail(kSend, answer, 2048, 256, {200, 201});
+  ASSERT_EQ(sink.records.size(), 1u);
+  EXPECT_EQ(summaries(), (Lines{"SELECT t "}));
+  EXPECT_EQ(sink.records[0].response_ns, 201u);
+  EXPECT_EQ(stats().requests_unanswered, 0u);
+  EXPECT_EQ(stream(kSend).stats().invalid_frames, 0u);  // a tail is resynchronised, not rejected
+
+  received(query("SELECT 1"), {300, 301});
+  sent(rows_answer(1), {400, 401});
+  ASSERT_EQ(sink.records.size(), 2u);
+  EXPECT_EQ(sink.records[1].request_ns, 301u);
+  expect_balanced();
+}
+
+TEST_F(PgLarge, AnswerTailAtTheClientSplitOverSeveralReads) {
+  open(Role::Client);
+  sent(query("SELECT * FROM t"), {100, 101});
+  const std::string answer = hundred_rows() + command_complete("SELECT 100") + ready();
+  // The client reads 3000 bytes, then the rest: each read has head and tail.
+  const std::string first = answer.substr(0, 3000), second = answer.substr(3000);
+  message_with_tail(kRecv, first, 2048, 256, {200, 201});
+  EXPECT_EQ(sink.records.size(), 0u);
+  message_with_tail(kRecv, second, 1024, 256, {300, 302});
+  ASSERT_EQ(sink.records.size(), 1u);
+  EXPECT_EQ(sink.records[0].request_ns, 100u);
+  EXPECT_EQ(sink.records[0].response_ns, 302u);
+  EXPECT_EQ(stats().requests_unanswered, 0u);
+  expect_balanced();
+}
+
+TEST_F(PgLarge, ErrorInTheAnswerTailIsTheRequestsError) {
+  open(Role::Server);
+  received(query("SELECT * FROM t"), {100, 101});
+  // Rows, then the query fails (e.g. division by zero on row 101).
+  const std::string answer = hundred_rows() + error_response("22012") + ready();
+  message_with_tail(kSend, answer, 2048, 256, {200, 201});
+  ASSERT_EQ(sink.records.size(), 1u);
+  EXPECT_EQ(summaries(), (Lines{"SELECT t 22012"}));
+  expect_balanced();
+}
+
+TEST_F(PgLarge, LongStatementWithTailKeepsThePairing) {
+  open(Role::Client);
+  std::string text = "INSERT INTO events (payload) VALUES ('";
+  text += std::string(6000, 'e') + "')";
+  const std::string q = query(text);
+  message_with_tail(kSend, q, 2048, 256, {100, 105});
+  EXPECT_EQ(parser().pending_requests(), 1u);
+  received(command_complete("INSERT 0 1") + ready(), {200, 205});
+  EXPECT_EQ(summaries(), (Lines{"INSERT events "}));
+  EXPECT_EQ(stats().statements_cut_by_capture, 1u);
+  EXPECT_EQ(stats().requests_unanswered, 0u);
+  expect_balanced();
+}
+
+TEST_F(PgLarge, TailOfAConnectionOlderThanTheAgentIsAGap) {
+  open(Role::Unknown);
+  const std::string answer = hundred_rows() + command_complete("SELECT 100") + ready();
+  message_with_tail(kRecv, answer, 2048, 256, {200, 201});
+  EXPECT_EQ(sink.records.size(), 0u);  // no request seen: nothing to close
+  expect_balanced();
+}
+
 TEST_F(PgLarge, AnswerTailBeyondTheCaptureIsLost) {
   open(Role::Server);
   received(query("SELECT * FROM t"), {100, 101});

@@ -293,3 +293,35 @@ TEST(PgStatements, NameCacheEvictsTheLeastRecentlyUsed) {
 
 }  // namespace
 }  // namespace redeye::protocols::postgres
+
+namespace redeye::protocols::postgres {
+namespace {
+
+std::string chain_msg(char type, std::string_view body) {
+  const uint32_t n = static_cast<uint32_t>(body.size() + 4);
+  std::string out(1, type);
+  for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((n >> shift) & 0xff);
+  return out + std::string(body);
+}
+
+TEST(PgMessageChain, FindsTheMessagesThatRunToTheEndOfATail) {
+  // The tail starts inside a row whose bytes look like a header or two.
+  std::string rowish = std::string("vvD\0\0\0\x08vvvC", 11) + std::string(40, 'v');
+  const std::string end = chain_msg('C', std::string("SELECT 100") + '\0') + chain_msg('Z', "I");
+  const std::string tail = rowish + end;
+  EXPECT_EQ(find_message_chain(tail, Sender::Backend), rowish.size());
+}
+
+TEST(PgMessageChain, ARunOfWholeRowsCutByTheEndNeedsThreeHeaders) {
+  const std::string row = chain_msg('D', std::string(2, '\0') + std::string(20, 'x'));
+  EXPECT_EQ(find_message_chain("xx" + row + row.substr(0, 10), Sender::Backend), std::string_view::npos);
+  EXPECT_EQ(find_message_chain("xx" + row + row + row.substr(0, 10), Sender::Backend), 2u);
+}
+
+TEST(PgMessageChain, NothingPlausibleIsNpos) {
+  EXPECT_EQ(find_message_chain(std::string(200, 'v'), Sender::Backend), std::string_view::npos);
+  EXPECT_EQ(find_message_chain("", Sender::Backend), std::string_view::npos);
+}
+
+}  // namespace
+}  // namespace redeye::protocols::postgres

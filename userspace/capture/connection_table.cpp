@@ -113,7 +113,9 @@ void ConnectionTable::on_event(const void* data, size_t size) {
     return;
   }
   const auto& ev = *static_cast<const redeye_data_event*>(data);
-  if (ev.captured > REDEYE_CAPTURE_MAX || header + ev.captured > size) {
+  // The tail, when there is one, follows the prefix and ends the message.
+  const uint64_t copied = uint64_t{ev.captured} + ev.tail;
+  if (copied > REDEYE_CAPTURE_MAX || header + copied > size || (ev.tail && copied >= ev.msg_size)) {
     ++stats_.malformed_events;
     return;
   }
@@ -132,7 +134,7 @@ void ConnectionTable::on_event(const void* data, size_t size) {
   entry.last_seen_ns = ev.exit_ns;
   const auto dir = ev.direction == REDEYE_SEND ? protocols::Direction::Send : protocols::Direction::Recv;
   entry.tracker->on_data(dir, ev.position, ev.msg_size, std::string_view(ev.data, ev.captured),
-                         conn::MessageTime{ev.enter_ns, ev.exit_ns});
+                         std::string_view(ev.data + ev.captured, ev.tail), conn::MessageTime{ev.enter_ns, ev.exit_ns});
 }
 
 void ConnectionTable::on_process_exit(uint32_t tgid) {

@@ -52,6 +52,18 @@ void ConnectionTracker::on_data(Direction direction, uint64_t position, uint64_t
   session_->stream(direction).append(position, message_size, captured, time);
 }
 
+void ConnectionTracker::on_data(Direction direction, uint64_t position, uint64_t message_size,
+                                std::string_view captured, std::string_view tail, protocols::MessageTime time) {
+  if (tail.empty() || closed_ || !session_ || captured.size() + tail.size() >= message_size) {
+    on_data(direction, position, message_size, captured, time);
+    return;
+  }
+  const uint64_t head_size = message_size - tail.size();
+  DataStream& stream = session_->stream(direction);
+  stream.append(position, head_size, captured, time, /*tail_follows=*/true);
+  stream.append(position + head_size, tail.size(), tail, time);
+}
+
 void ConnectionTracker::on_close() {
   if (closed_) return;
   closed_ = true;

@@ -38,6 +38,10 @@ class ConnectionTracker {
   // One kernel message of this connection (see DataStream::append).
   void on_data(protocols::Direction direction, uint64_t position, uint64_t message_size,
                std::string_view captured, protocols::MessageTime time);
+  // The same, with the message's last bytes (`tail`) captured as well: the
+  // bytes between prefix and tail are elided on purpose, not lost.
+  void on_data(protocols::Direction direction, uint64_t position, uint64_t message_size,
+               std::string_view captured, std::string_view tail, protocols::MessageTime time);
 
   // Flushes the parser and drops incomplete frames; later data is ignored.
   void on_close();

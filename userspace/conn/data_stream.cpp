@@ -25,7 +25,7 @@ DataStream::DataStream(Direction direction, ProtocolParser& parser, size_t max_b
     : direction_(direction), parser_(parser), max_buffered_(max_buffered_bytes) {}
 
 void DataStream::append(uint64_t position, uint64_t message_size, std::string_view captured,
-                        MessageTime time) {
+                        MessageTime time, bool tail_follows) {
   // The kernel never copies more than was sent; trust the size, not the copy.
   if (captured.size() > message_size) captured = captured.substr(0, message_size);
   if (!started_) {
@@ -64,7 +64,7 @@ void DataStream::append(uint64_t position, uint64_t message_size, std::string_vi
   // The tail the kernel did not copy is harmless if it is body the parser
   // skips anyway (parsing the captured part may just have asked for that);
   // otherwise it is lost.
-  if (uncaptured > 0) lose_bytes(uncaptured, time);
+  if (uncaptured > 0) lose_bytes(uncaptured, time, tail_follows);
   prune_times();
 }
 
@@ -88,7 +88,7 @@ protocols::StreamEnd DataStream::end_state() const {
   return end;
 }
 
-void DataStream::lose_bytes(uint64_t count, MessageTime time) {
+void DataStream::lose_bytes(uint64_t count, MessageTime time, bool elided) {
   const uint64_t absorbed = std::min(skip_remaining_, count);
   if (absorbed > 0) pass_skip(absorbed, time);
   count -= absorbed;
@@ -103,7 +103,11 @@ void DataStream::lose_bytes(uint64_t count, MessageTime time) {
   stats_.bytes_missing += count;
   stats_.bytes_discarded += partial;
   needs_resync_ = true;
-  parser_.on_gap(direction_, partial + count);
+  if (elided) {
+    parser_.on_elided(direction_, partial + count);
+  } else {
+    parser_.on_gap(direction_, partial + count);
+  }
 }
 
 void DataStream::pass_skip(uint64_t count, MessageTime time) {

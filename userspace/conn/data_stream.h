@@ -59,8 +59,11 @@ class DataStream {
   // of which `captured` is the prefix the kernel copied (possibly shorter),
   // sent or received by a syscall timed `time`. The first message sets the
   // stream's origin: capture may start mid-stream.
+  // `tail_follows`: the uncaptured rest of this message is elided, and the
+  // message's last bytes come next as a message of their own; the parser
+  // hears of the hole through on_elided rather than on_gap.
   void append(uint64_t position, uint64_t message_size, std::string_view captured,
-              protocols::MessageTime time);
+              protocols::MessageTime time, bool tail_follows = false);
 
   // Drops the incomplete frame, if any.
   void discard_buffered();
@@ -89,7 +92,7 @@ class DataStream {
 
   // Bytes the kernel never delivered; a pending body skip absorbs them first.
   // `time`: of the message that declared them, or that followed the hole.
-  void lose_bytes(uint64_t count, protocols::MessageTime time);
+  void lose_bytes(uint64_t count, protocols::MessageTime time, bool elided = false);
   // Passes `count` bytes of the pending body skip; tells the parser when the
   // body ends, its last byte timed `time`.
   void pass_skip(uint64_t count, protocols::MessageTime time);

@@ -156,6 +156,12 @@ class ProtocolParser {
   // direction can no longer be trusted.
   virtual void on_gap(Direction direction, uint64_t missing_bytes) = 0;
 
+  // Like on_gap, but the missing bytes are the middle of one message whose
+  // last bytes come next (the kernel captures head and tail of long
+  // messages of some protocols): nothing else was lost, so pairing of
+  // requests and answers still holds. By default treated as a gap.
+  virtual void on_elided(Direction direction, uint64_t missing_bytes) { on_gap(direction, missing_bytes); }
+
   // Asked once right after each frame parse_frame accepted (Success or
   // Ignored): how many bytes following that frame are a body the parser does
   // not need. The stream then drops them without buffering them, even when

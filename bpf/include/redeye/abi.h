@@ -175,7 +175,8 @@ struct redeye_conn_id {
 
 struct redeye_data_event {
 	__u32 kind;     /* enum redeye_data_event_kind */
-	__u32 protocol; /* enum redeye_protocol */
+	__u16 protocol; /* enum redeye_protocol */
+	__u16 tail;     /* data[captured, captured + tail) are the message's last bytes */
 	struct redeye_conn_id conn;
 	__u64 enter_ns; /* syscall entry, CLOCK_MONOTONIC */
 	__u64 exit_ns;  /* syscall exit */

@@ -198,4 +198,31 @@ size_t find_message_start(std::string_view bytes, Sender sender) {
   return std::string_view::npos;
 }
 
+size_t find_message_chain(std::string_view bytes, Sender sender) {
+  constexpr int kHeadersRunningOff = 3;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    size_t at = i;
+    int headers = 0;
+    bool accepted = false;
+    while (true) {
+      if (at == bytes.size()) {
+        accepted = headers > 0;
+        break;
+      }
+      Header header;
+      const ParseResult result = parse_header(bytes.substr(at), sender, header);
+      if (result == ParseResult::Invalid) break;
+      ++headers;
+      const uint64_t next = at + uint64_t{header.length} + 1;
+      if (result == ParseResult::Incomplete || next > bytes.size()) {
+        accepted = headers >= kHeadersRunningOff;
+        break;
+      }
+      at = static_cast<size_t>(next);
+    }
+    if (accepted) return i;
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace redeye::protocols::postgres

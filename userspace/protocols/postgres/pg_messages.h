@@ -102,6 +102,13 @@ bool is_sqlstate(std::string_view code);
 // A header cut off by the end of `bytes` counts when what is there fits.
 size_t find_message_start(std::string_view bytes, Sender sender);
 
+// The first offset from which `bytes` read as a chain of whole messages to
+// their very end, or a chain of at least three plausible headers that runs
+// off the end. For the tail of a long message (see on_elided), which starts
+// anywhere in a row and ends where the sender's write ended: row data
+// rarely chains like that. npos when no offset does.
+size_t find_message_chain(std::string_view bytes, Sender sender);
+
 // Big-endian integers (the caller checks the size).
 inline uint32_t read_u32(std::string_view bytes, size_t pos) {
   return (static_cast<uint32_t>(static_cast<unsigned char>(bytes[pos])) << 24) |

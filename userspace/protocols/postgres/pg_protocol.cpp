@@ -77,6 +77,7 @@ ParseState PostgresProtocolParser::parse_frame(Direction direction, std::string_
                                                const FrameClock& clock, size_t& consumed) {
   Side& current = side(direction);
   current.skip = 0;
+  current.after_elision = false;  // the stream resynchronised before this call
   if (current.phase == Phase::Encrypted) {
     // Taken as a one-byte frame so that the rest can be skipped.
     consumed = 1;
@@ -315,8 +316,31 @@ void PostgresProtocolParser::start_encrypted() {
 }
 
 size_t PostgresProtocolParser::find_frame_boundary(Direction direction, std::string_view bytes) const {
-  if (sides_[direction_index(direction)].phase == Phase::Encrypted) return bytes.empty() ? std::string_view::npos : 0;
+  const Side& current = sides_[direction_index(direction)];
+  if (current.phase == Phase::Encrypted) return bytes.empty() ? std::string_view::npos : 0;
+  if (current.after_elision) return find_message_chain(bytes, sender_of(direction));
   return find_message_start(bytes, sender_of(direction));
+}
+
+void PostgresProtocolParser::on_elided(Direction direction, uint64_t missing_bytes) {
+  if (role() == Role::Unknown) {
+    on_gap(direction, missing_bytes);
+    return;
+  }
+  // Only the middle of one message is missing (rows of a result, the end of
+  // a long statement or of a Bind): requests and answers still pair up.
+  Side& current = side(direction);
+  const Phase phase = current.phase;
+  current = Side{};
+  current.phase = phase;
+  current.after_elision = true;
+  if (direction == frontend_direction()) {
+    if (tentative_.active) {
+      ++stitcher_.mutable_stats().statements_cut_by_capture;
+      commit_statement(tentative_.type, tentative_.start_ns, tentative_.statement, std::move(tentative_.summary));
+    }
+    tentative_ = Tentative{};
+  }
 }
 
 void PostgresProtocolParser::on_gap(Direction direction, uint64_t missing_bytes) {

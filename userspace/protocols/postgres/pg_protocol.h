@@ -66,6 +66,7 @@ class PostgresProtocolParser final : public ProtocolParser {
                          size_t& consumed) override;
   size_t find_frame_boundary(Direction direction, std::string_view bytes) const override;
   void on_gap(Direction direction, uint64_t missing_bytes) override;
+  void on_elided(Direction direction, uint64_t missing_bytes) override;
   size_t body_bytes_to_skip(Direction direction) const override;
   void on_body_end(Direction direction, MessageTime last) override;
   void on_close() override;
@@ -88,6 +89,9 @@ class PostgresProtocolParser final : public ProtocolParser {
   struct Side {
     Phase phase = Phase::Messages;
     uint64_t skip = 0;  // answer to body_bytes_to_skip for the last frame
+    // The middle of a long message was elided: the bytes that follow are
+    // its tail, to be resynchronised on whole chains of messages.
+    bool after_elision = false;
     // Backend: a message that completes a request once its skipped body
     // has passed (its last byte's time is known only then).
     bool deferred = false;
