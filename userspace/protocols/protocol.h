@@ -84,12 +84,45 @@ struct HttpDetails {
   std::string source;        // value of the configured source header, if any
 };
 
-// What a database exchange tells the metrics: never the statement text.
+// What a database exchange tells the metrics, and the statement's head for
+// `redeye trace`.
 struct SqlDetails {
   std::string system;      // "postgresql" or "mysql"
   std::string operation;   // first SQL keyword, see protocols/sql/sql_summary.h
   std::string collection;  // first table of a simple statement, "" otherwise
   std::string error_type;  // "" on success; SQLSTATE (PostgreSQL) or error number (MySQL)
+  // The statement's head (sql::kStatementTextBytes), for `redeye trace`
+  // only, which masks its literals unless --show-payload: never a label.
+  std::string statement;
+};
+
+// What an AMQP 0-9-1 event tells the metrics (protocols/amqp/). AMQP is not
+// request/response: a Record is one event of a channel, `count` messages.
+enum class AmqpEvent : uint8_t {
+  Published,         // basic.publish, client to broker
+  Confirmed,         // the broker's ack/nack of a publish (confirm mode); outcome
+  Delivered,         // basic.deliver or basic.get-ok; outcome "deliver"/"get"
+  Settled,           // the client's ack/nack/reject of a delivery; outcome, requeue
+  Unsettled,         // in-flight deliveries forgotten: channel or connection gone
+  Returned,          // basic.return: unroutable mandatory publish
+  ConsumerAdded,     // basic.consume-ok (or consume no-wait)
+  ConsumerRemoved,   // cancel, cancel-ok, channel or connection gone
+  ChannelClosed,     // channel.close; reply_code, by_client
+  ConnectionClosed,  // connection.close; reply_code, by_client
+  Blocked,           // connection.blocked
+  Unblocked,         // connection.unblocked, or the close of a blocked connection
+};
+struct AmqpDetails {
+  AmqpEvent event = AmqpEvent::Published;
+  std::string exchange;  // as sent: "" is the default exchange
+  std::string queue;     // "" when the delivery's consumer or get was not seen
+  std::string outcome;   // see AmqpEvent
+  bool requeue = false;
+  bool in_flight = false;  // Delivered: now awaits settlement; Settled/Unsettled: did
+  bool by_client = false;  // closes: the client sent it
+  uint16_t reply_code = 0;
+  uint64_t count = 1;      // messages the event stands for
+  uint64_t body_bytes = 0; // Published/Delivered/Returned, from the content header
 };
 
 // One request/response exchange, produced by a parser's stitcher. The
@@ -104,6 +137,7 @@ struct Record {
   uint64_t response_ns = 0;  // the response's last byte was seen
   std::optional<HttpDetails> http;
   std::optional<SqlDetails> sql;
+  std::optional<AmqpDetails> amqp;
 };
 
 // body_bytes_to_skip value meaning "everything until the connection closes"

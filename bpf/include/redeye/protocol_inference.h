@@ -85,6 +85,52 @@ static __always_inline int mysql_kind(const char *d, __u32 len, __u32 size)
 }
 
 /*
+ * AMQP 0-9-1: the client opens with the protocol header "AMQP\0\0\x09\x01".
+ * For connections older than the agent, a frame: type 1/2/3/8, a payload
+ * size that fits the message and, when captured, the frame-end octet 0xCE
+ * after it. A method frame must name a known class; the few methods only
+ * one end sends tell the role. 1 client message, 2 broker message, 3 AMQP
+ * from either end, 0 not AMQP.
+ */
+static __always_inline int amqp_kind(const char *d, __u32 len, __u32 size)
+{
+	__u32 n, cls, method;
+	__u8 type;
+
+	if (len < 8)
+		return 0;
+	if (starts_with4(d, len, "AMQP") && d[4] == 0 && d[5] == 0 && d[6] == 9 && d[7] == 1)
+		return 1;
+	type = (__u8)d[0];
+	if (type != 1 && type != 2 && type != 3 && type != 8)
+		return 0;
+	n = be32(d + 3);
+	if (n >= (1U << 28) || n + 8 > size)
+		return 0;
+	if (type == 8)
+		return n == 0 && d[1] == 0 && d[2] == 0 && (__u8)d[7] == 0xCE ? 3 : 0;
+	/* the mask keeps the verifier's bound; n + 8 <= len < 4096 already does */
+	if (n + 8 <= len && (__u8)d[(n + 7) & (REDEYE_CAPTURE_MAX - 1)] != 0xCE)
+		return 0;
+	if (type != 1)
+		return n + 8 == size ? 3 : 0;
+	if (len < 11 || n < 4)
+		return 0;
+	cls = ((__u32)(__u8)d[7] << 8) | (__u8)d[8];
+	method = ((__u32)(__u8)d[9] << 8) | (__u8)d[10];
+	if (cls == 60) {
+		if (method == 40 || method == 20 || method == 70 || method == 10 || method == 90)
+			return 1; /* publish, consume, get, qos, reject */
+		if (method == 60 || method == 71 || method == 72 || method == 21 || method == 50)
+			return 2; /* deliver, get-ok, get-empty, consume-ok, return */
+		return 3;
+	}
+	if (cls == 10 || cls == 20 || cls == 40 || cls == 50 || cls == 85 || cls == 90)
+		return 3;
+	return 0;
+}
+
+/*
  * The protocol of a message, and the role it implies when the role is
  * still unknown: a request sent means a client, a request received a
  * server (and the other way round for responses).
@@ -113,6 +159,12 @@ static __always_inline __u32 infer_protocol(const char *d, __u32 len, __u32 size
 	if (kind) {
 		infer_role(kind == 1, dir, role);
 		return REDEYE_PROTO_MYSQL;
+	}
+	kind = amqp_kind(d, len, size);
+	if (kind) {
+		if (kind != 3)
+			infer_role(kind == 1, dir, role);
+		return REDEYE_PROTO_AMQP;
 	}
 	return REDEYE_PROTO_UNKNOWN;
 }
