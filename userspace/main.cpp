@@ -14,6 +14,8 @@ constexpr const char* kUsage =
     "Commands:\n"
     "  run      run the agent: load the probes, serve Prometheus metrics\n"
     "  check    check that this kernel and these privileges can run the agent\n"
+    "  trace    print requests, statements and TCP failures as they happen\n"
+    "  top      live per-service table: rates, errors, latency, CPU, TCP\n"
     "  version  print the version\n\n"
     "'redeye <command> --help' describes each command's options.\n";
 
@@ -44,6 +46,8 @@ int main(int argc, char** argv) {
   try {
     if (command == "run") return redeye::cli::run_agent(redeye::cli::parse_run_options(args));
     if (command == "check") return redeye::cli::run_check(redeye::cli::parse_check_options(args));
+    if (command == "trace") return redeye::cli::run_trace(redeye::cli::parse_trace_options(args));
+    if (command == "top") return redeye::cli::run_top(redeye::cli::parse_top_options(args));
   } catch (const redeye::cli::UsageError& e) {
     return usage_error(e.what(), command);
   } catch (const redeye::cli::HelpRequested& h) {

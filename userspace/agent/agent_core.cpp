@@ -12,6 +12,7 @@
 #include "capture/tls_attacher.h"
 #include "cli/preflight.h"
 #include "metrics/block_collector.h"
+#include "metrics/amqp/amqp_metrics.h"
 #include "metrics/db/db_metrics.h"
 #include "metrics/http/http_metrics.h"
 #include "metrics/proc_events.h"
@@ -21,6 +22,7 @@
 #include "metrics/tcp_collector.h"
 #include "proc/process_table.h"
 #include "protocols/protocol.h"
+#include "trace/event_tap.h"
 #include "util/log.h"
 
 namespace redeye::agent {
@@ -103,7 +105,9 @@ struct AgentCore::Parts {
         pressure(registry),
         http(registry, table, options.http),
         db(registry, table),
-        consumers(joined({&http, &db}, taps.records)),
+        amqp(registry, table),
+        tap(table),
+        consumers(joined({&http, &db, &amqp, &tap}, taps.records)),
         connections(protocol_registry, consumers),
         tls(probes.sockets()),
         data_ring_added(add_data_ring()),
@@ -113,7 +117,6 @@ struct AgentCore::Parts {
           exited.push_back(tgid);
           sweeper.on_exit(tgid);
         }) {
-    (void)taps.tcp_events;
   }
 
   bool add_data_ring() {
@@ -138,6 +141,8 @@ struct AgentCore::Parts {
   metrics::http::HttpMetrics http;
   protocols::ProtocolRegistry protocol_registry;
   metrics::db::DbMetrics db;
+  metrics::amqp::AmqpMetrics amqp;
+  trace::EventTap tap;
   capture::ConsumerFanout consumers;
   capture::ConnectionTable connections;
   capture::TlsAttacher tls;
@@ -158,6 +163,8 @@ AgentCore::AgentCore(const cli::RunOptions& options, prometheus::Registry& regis
 AgentCore::~AgentCore() = default;
 
 size_t AgentCore::processes() const { return parts_->table.size(); }
+
+trace::EventTap& AgentCore::tap() { return parts_->tap; }
 
 void AgentCore::prime() {
   auto& p = *parts_;

@@ -13,9 +13,11 @@
 #include "capture/connection_table.h"
 #include "cli/options.h"
 
-namespace redeye::agent {
+namespace redeye::trace {
+class EventTap;
+}
 
-class TcpEventSink;  // agent/tcp_event.h
+namespace redeye::agent {
 
 // The host cannot run the probes (preflight failed, nothing attached).
 class StartError : public std::runtime_error {
@@ -27,10 +29,9 @@ class StartError : public std::runtime_error {
 // false when a required item is missing.
 bool host_can_run();
 
-// Where records and TCP events go besides the metrics (the event tap).
+// Consumers of every record besides the metrics and the event tap.
 struct AgentTaps {
   std::vector<capture::RecordConsumer*> records;
-  TcpEventSink* tcp_events = nullptr;
 };
 
 class AgentCore {
@@ -52,6 +53,8 @@ class AgentCore {
   void detach();
 
   size_t processes() const;
+  // Records and TCP failures for `redeye trace` sessions.
+  trace::EventTap& tap();
 
  private:
   struct Parts;

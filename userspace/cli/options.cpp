@@ -121,6 +121,8 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
        "distinct http_route values per service; more are reported as _other")
       ("s3-endpoint", po::value<std::vector<std::string>>(&o.http.s3_hosts)->composing(),
        "HOST[:PORT], repeatable: requests to it are S3 operations even without AWS signatures")
+      ("control-socket", po::value<std::string>(&o.control_socket)->default_value(o.control_socket),
+       "unix socket (mode 0600) where 'redeye trace' and 'redeye top' attach; empty: none")
       ("cgroup-root", po::value<std::string>(&o.cgroup_root)->default_value(o.cgroup_root),
        "DIR where the cgroup hierarchy is mounted (the host's, when the agent runs in a container)")
       ("pod-log-root", po::value<std::string>(&o.pod_log_root)->default_value(o.pod_log_root),
@@ -171,6 +173,9 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
     if (!vm[name].defaulted() && !std::filesystem::is_directory(dir, ec))
       throw UsageError(std::string("invalid --") + name + " '" + dir + "': not a directory");
   }
+  if (!o.control_socket.empty() && (o.control_socket.front() != '/' || o.control_socket.size() > 107))
+    throw UsageError("invalid --control-socket '" + o.control_socket +
+                     "': expected an absolute path of at most 107 bytes, or empty");
   if (o.http.max_routes_per_service < 1 || o.http.max_routes_per_service > 10000)
     throw UsageError("invalid --http-max-routes " + std::to_string(o.http.max_routes_per_service) +
                      ": expected 1 to 10000");

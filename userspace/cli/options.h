@@ -32,6 +32,8 @@ struct RunOptions {
   LogLevel log_level = LogLevel::Info;
   uint32_t capture_bytes = 2048;  // prefix of each socket message sent to the parsers
   metrics::http::HttpOptions http;
+  // Unix socket for `redeye trace` and `redeye top`; "" = none.
+  std::string control_socket = "/run/redeye/redeye.sock";  // cli/trace_options.h kDefaultControlSocket
   // Pod identity (proc/pod_identity.h): where the cgroup hierarchy is
   // mounted and where the kubelet writes pod logs.
   std::string cgroup_root = "/sys/fs/cgroup";

@@ -9,41 +9,13 @@
 #include <vector>
 
 #include "agent/agent_core.h"
+#include "agent/control_server.h"
 #include "cli/commands.h"
+#include "cli/shutdown_signals.h"
 #include "exporters/prometheus/http_exporter.h"
 #include "util/log.h"
 
 namespace redeye::cli {
-namespace {
-
-// SIGTERM/SIGINT are blocked in every thread and read from a signalfd by
-// the main loop, so shutdown runs the normal destructors (links detached).
-class ShutdownSignals {
- public:
-  ShutdownSignals() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    fd_ = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-  }
-  ~ShutdownSignals() {
-    if (fd_ >= 0) close(fd_);
-  }
-  // The signal received, or 0.
-  int pending() const {
-    signalfd_siginfo info{};
-    if (fd_ >= 0 && read(fd_, &info, sizeof info) == sizeof info) return static_cast<int>(info.ssi_signo);
-    return 0;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-}  // namespace
-
 int run_agent(const RunOptions& options) {
   set_log_level(options.log_level);
   ShutdownSignals signals;  // before any thread exists
@@ -75,6 +47,16 @@ int run_agent(const RunOptions& options) {
 
   log_info("serving metrics on http://", options.listen, "/metrics (", core->processes(), " processes, ",
            options.service_rules.size(), " service rules)");
+
+  // trace and top attach here instead of loading the probes a second time
+  std::unique_ptr<agent::ControlServer> control;
+  if (!options.control_socket.empty()) {
+    try {
+      control = std::make_unique<agent::ControlServer>(options.control_socket, core->tap(), registry);
+    } catch (const agent::ControlSocketError& e) {
+      log_warn(e.what(), "; 'redeye trace' and 'redeye top' will not attach to this agent");
+    }
+  }
 
   core->prime();
   health.ready = true;

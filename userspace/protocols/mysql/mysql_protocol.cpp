@@ -286,11 +286,12 @@ ParseState MysqlProtocolParser::on_command(const PacketHeader& header, std::stri
       sql::SqlSummary summary = sql::summarize_sql(text);
       std::string operation = summary.operation.empty() ? std::string("OTHER") : std::move(summary.operation);
       pending.collection = std::move(summary.collection);
+      pending.statement = std::move(summary.text);
       if (command == kComQuery) {
         pending.operation = std::move(operation);
       } else {
         pending.operation = "PREPARE";
-        last_prepared_ = PreparedStatement{operation, pending.collection};
+        last_prepared_ = PreparedStatement{operation, pending.collection, pending.statement};
         pending.statement_operation = std::move(operation);
       }
       break;
@@ -311,6 +312,7 @@ ParseState MysqlProtocolParser::on_command(const PacketHeader& header, std::stri
         if (statement != nullptr) {
           pending.operation = statement->operation;
           pending.collection = statement->collection;
+          pending.statement = statement->statement;
         } else {
           pending.operation = "EXECUTE";
           ++stitcher_.stats().statements_unknown;
@@ -538,7 +540,7 @@ ParseState MysqlProtocolParser::parse_first(const PacketHeader& header, std::str
     const uint32_t id = read_u32(payload, 1);
     const uint16_t columns = read_u16(payload, 5);
     const uint16_t params = read_u16(payload, 7);
-    stitcher_.remember_statement(id, PreparedStatement{command.statement_operation, command.collection});
+    stitcher_.remember_statement(id, PreparedStatement{command.statement_operation, command.collection, command.statement});
     ++stitcher_.stats().statements_prepared;
     prepare_columns_ = columns;
     if (params > 0) {

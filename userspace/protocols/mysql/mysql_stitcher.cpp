@@ -93,7 +93,8 @@ void MysqlStitcher::emit(PendingCommand command, std::optional<uint16_t> error_c
   record.status = error_code ? error_type : std::string("OK");
   record.request_ns = command.start_ns;
   record.response_ns = end_ns;
-  record.sql = SqlDetails{"mysql", std::move(command.operation), std::move(command.collection), error_type};
+  record.sql = SqlDetails{"mysql", std::move(command.operation), std::move(command.collection), error_type,
+                          std::move(command.statement)};
   ++stats_.records;
   if (error_code) ++stats_.error_responses;
   sink_.on_record(std::move(record));

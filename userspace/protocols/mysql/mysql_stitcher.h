@@ -41,6 +41,7 @@ struct PendingCommand {
   std::string operation;   // SqlDetails::operation
   std::string collection;  // SqlDetails::collection
   std::string statement_operation;  // COM_STMT_PREPARE: the prepared statement's operation
+  std::string statement;   // SqlDetails::statement (its head), "" when not known
   bool answered = false;   // the first packet of its response was parsed
 };
 
@@ -48,6 +49,7 @@ struct PendingCommand {
 struct PreparedStatement {
   std::string operation;
   std::string collection;
+  std::string statement;  // its text's head, for trace
 };
 
 class MysqlStitcher {

@@ -380,6 +380,7 @@ void PgStitcher::emit(const Pending& message, uint64_t end_ns, std::string_view 
   } else {
     details.operation = message.statement->operation;
     details.collection = message.statement->collection;
+    details.statement = message.statement->text;
   }
   details.error_type.assign(error_type);
 

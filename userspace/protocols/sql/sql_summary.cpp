@@ -132,10 +132,19 @@ std::string table_after(std::string_view s, size_t from, std::string_view keywor
 
 }  // namespace
 
+std::string statement_head(std::string_view statement) {
+  if (statement.size() <= kStatementTextBytes) return std::string(statement);
+  size_t n = kStatementTextBytes;
+  // back off continuation bytes, then the lead byte they belonged to
+  while (n > 0 && (static_cast<unsigned char>(statement[n]) & 0xC0) == 0x80) --n;
+  return std::string(statement.substr(0, n));
+}
+
 SqlSummary summarize_sql(std::string_view statement) {
   // Only the head of a statement matters; a long one is not scanned whole.
   const std::string_view s = statement.substr(0, 4096);
   SqlSummary out;
+  out.text = statement_head(statement);
   size_t i = skip_space(s, 0);
   const std::string word = upper_word(s, i);
   if (word.empty()) return out;
