@@ -6,7 +6,7 @@ service_name, with exact TCP counts per container.
 The cgroups are real: created under the host's cgroup v2 mount (at
 /sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts; the v1
 name=systemd hierarchy when there is no v2), with the workload processes
-moved into them before they exec. Only the kubelet's log directory is
+moved into them between fork and exec. Only the kubelet's log directory is
 fake, in a temporary directory passed with --pod-log-root.
 """
 import os
@@ -115,9 +115,15 @@ class PodIdentity(unittest.TestCase):
                     time.sleep(0.1)  # a killed process still leaving
 
     def start_in(self, container, *args):
-        """The workload helper, moved into the container's cgroup before it execs."""
-        script = f'echo $$ > {self.scopes[container]}/cgroup.procs && exec "$0" "$@"'
-        proc = subprocess.Popen(["sh", "-c", script, harness.ARGS.workload, *map(str, args)],
+        """The workload helper, moved into the container's cgroup before it
+        execs (as container runtimes do), so the agent never sees it outside."""
+        procs = os.path.join(self.scopes[container], "cgroup.procs")
+
+        def move_self():
+            with open(procs, "w") as f:
+                f.write(str(os.getpid()))
+
+        proc = subprocess.Popen([harness.ARGS.workload, *map(str, args)], preexec_fn=move_self,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         def stop():
             proc.kill()
