@@ -29,9 +29,18 @@ def client(*args, tag, timeout=90):
     return r.stdout
 
 
-def start_client(*args, tag):
-    return subprocess.Popen([PYTHON, CLIENTS, *map(str, args), f"tag={tag}"], stdin=subprocess.PIPE,
+def start_client(test, *args, tag):
+    proc = subprocess.Popen([PYTHON, CLIENTS, *map(str, args), f"tag={tag}"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def end():
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        for f in (proc.stdin, proc.stdout, proc.stderr):
+            f.close()
+    test.addCleanup(end)
+    return proc
 
 
 def global_counter(m, name):
@@ -138,8 +147,7 @@ class AmqpRed(unittest.TestCase):
 
     def test_prefetch_50_without_acks_is_50_in_flight(self):
         queue = "redeye-held"
-        holder = start_client("hold", self.rabbit.port, queue, 50, tag="amqphold")
-        self.addCleanup(holder.kill)
+        holder = start_client(self, "hold", self.rabbit.port, queue, 50, tag="amqphold")
         labels = dict(service_name="amqphold", messaging_source_name=queue)
         self.wait_value("messaging_client_consumers", 1, "consumer registered", **labels)
         client("trickle", self.rabbit.port, queue, 60, 5, tag="amqptrickle")
@@ -155,7 +163,8 @@ class AmqpRed(unittest.TestCase):
         self.assertEqual(m.value("messaging_client_unacked_messages", service_name="amqpbroker",
                                  messaging_source_name=queue), 50)
         # The consumer goes: nothing is in flight any more.
-        holder.communicate("", timeout=30)
+        holder.stdin.close()
+        holder.wait(30)
         self.wait_value("messaging_client_unacked_messages", 0, "in flight after the close", **labels)
         self.wait_value("messaging_client_consumers", 0, "consumer gone", **labels)
 
@@ -163,8 +172,7 @@ class AmqpRed(unittest.TestCase):
         client("missing", self.rabbit.port, tag="amqpmissing")
         self.wait_value("redeye_amqp_channel_closes_total", 1, "channel close 404", service_name="amqpmissing",
                         reply_code="404", side="server")
-        idle = start_client("idle", self.rabbit.port, tag="amqpidle")
-        self.addCleanup(idle.kill)
+        idle = start_client(self, "idle", self.rabbit.port, tag="amqpidle")
         port = int(harness.wait_line(idle, "port", timeout=30).split()[1])
         pids = self.rabbit.connection_pids(port)
         self.assertEqual(len(pids), 1, pids)
