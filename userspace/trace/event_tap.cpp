@@ -87,10 +87,14 @@ std::optional<TraceEvent> event_of(const capture::ConnectionInfo& conn, const pr
     e.operation = s.system + " " + s.operation;
     e.target = payload ? s.statement : protocols::sql::mask_sql(s.statement);
     e.status = s.error_type;
-  } else if (record.protocol == "amqp") {
+  } else if (record.amqp) {
+    const auto& a = *record.amqp;
     e.kind = "amqp";
     e.operation = record.operation;
-    e.status = record.status;
+    if (!a.exchange.empty() || a.event == protocols::AmqpEvent::Published)
+      e.target = "exchange=" + (a.exchange.empty() ? std::string("(default)") : a.exchange);
+    if (!a.queue.empty()) e.target += (e.target.empty() ? "" : " ") + ("queue=" + a.queue);
+    e.status = a.outcome.empty() ? record.status : a.outcome;
   } else {
     return std::nullopt;
   }
