@@ -11,433 +11,25 @@ Run it through http_overhead.sh (checks tools and root, cleans up even when
 this process is killed). Python 3 standard library only.
 """
 import argparse
-import datetime
 import json
 import os
-import re
 import shlex
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-TARGET_LOSS_PCT = 3.0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (CLK_TCK, ROOT, Agent, Children, ForeignWatch, Interrupted, all_cpu, bpf_snapshot,  # noqa: E402
+                      children_of, fmt_lat, group_cpu, log, machine_info, med, proc_cpu, run_wrk,
+                      start_nginx, status_kb, system_cpu, targets_comment, targets_table, thread_cpu,
+                      top_others, refresh_summary, wait_for_quiet, write_section)
+
+TARGET_LOSS_PCT = 5.0  # issue 9: saturation throughput loss at most 5 %
 SECTION = "http_overhead"
 BPF_SECTION = "http_overhead_bpf"
-
-NGINX_CONF = """\
-worker_processes 2;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-daemon off;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy; fastcgi_temp_path {dir}/fcgi;
-  uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
-  server {{
-    listen 127.0.0.1:{port};
-    location / {{ return 200 "hello\\n"; }}
-  }}
-}}
-"""
-
-
-class Interrupted(Exception):
-    pass
-
-
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-# ---------------------------------------------------------------- processes
-
-class Children:
-    """Everything this script starts, each in its own process group; the
-    groups are also listed in WORKDIR/pgids for the shell wrapper's trap."""
-
-    def __init__(self, workdir):
-        self.procs = []
-        self.pgid_file = os.path.join(workdir, "pgids")
-
-    def start(self, argv, **kw):
-        p = subprocess.Popen(argv, start_new_session=True, **kw)
-        self.procs.append(p)
-        with open(self.pgid_file, "a") as f:
-            f.write(f"{p.pid}\n")
-        return p
-
-    @staticmethod
-    def stop(p, timeout=10):
-        """SIGTERM to the group, SIGKILL after timeout. Returns the exit code."""
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                p.wait(5)
-        # workers left behind by a master that died
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        return p.returncode
-
-    def stop_all(self):
-        for p in reversed(self.procs):
-            try:
-                self.stop(p, timeout=5)
-            except Exception as e:  # keep stopping the others
-                print(f"warning: stopping pid {p.pid}: {e}", file=sys.stderr)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{what} not listening on 127.0.0.1:{port} after {timeout}s")
-
-
-# -------------------------------------------------------------------- /proc
-
-def proc_cpu(pid):
-    """(utime, stime) in seconds of one process (all its threads)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    # fields[0] is field 3 (state): utime is field 14, stime field 15
-    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
-
-
-def children_of(pid):
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == pid:
-            out.append(int(d))
-    return out
-
-
-def group_cpu(pids):
-    u = s = 0.0
-    for pid in pids:
-        try:
-            a, b = proc_cpu(pid)
-        except OSError:
-            continue
-        u += a
-        s += b
-    return u, s
-
-
-def thread_cpu(pid):
-    """{thread name: utime+stime seconds} summed by name."""
-    out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                raw = f.read()
-        except OSError:
-            continue
-        name = raw[raw.index("(") + 1:raw.rindex(")")]
-        fields = raw.rsplit(")", 1)[1].split()
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return out
-
-
-def all_cpu():
-    """{pid: (comm, utime+stime seconds)} of every process on the machine."""
-    out = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                raw = f.read()
-        except OSError:
-            continue
-        fields = raw.rsplit(")", 1)[1].split()
-        out[int(d)] = (raw[raw.index("(") + 1:raw.rindex(")")], (int(fields[11]) + int(fields[12])) / CLK_TCK)
-    return out
-
-
-def top_others(before, after, exclude, n=3):
-    """The processes outside `exclude` that took the most CPU between two
-    all_cpu() snapshots (processes that came and went in between are not
-    seen)."""
-    gained = []
-    for pid, (comm, cpu) in after.items():
-        if pid in exclude:
-            continue
-        d = cpu - before.get(pid, (comm, 0.0))[1]
-        if d >= 0.05:
-            gained.append((d, f"{comm}[{pid}]"))
-    return [f"{name} {d:.2f}s" for d, name in sorted(gained, reverse=True)[:n]]
-
-
-def status_kb(pid, key):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def system_cpu():
-    """(busy, total, user+nice+system, steal) jiffies of the whole machine."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    total = sum(v[:8])  # guest time is already in user
-    idle = v[3] + v[4]
-    return total - idle, total, v[0] + v[1] + v[2], v[7]
-
-
-class ForeignWatch:
-    """Samples, while the load runs, whether another 'redeye run' exists:
-    its probes would trace this benchmark's nginx and wrk too."""
-
-    def __init__(self, own):
-        self.own = own
-        self.seen = {}
-        self.stop_ev = threading.Event()
-        self.thread = threading.Thread(target=self.loop, daemon=True)
-
-    def loop(self):
-        while not self.stop_ev.is_set():
-            for pid, cmd in other_agents(self.own):
-                self.seen[pid] = cmd
-            self.stop_ev.wait(0.5)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_ev.set()
-        self.thread.join(5)
-
-
-def other_agents(own=frozenset()):
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) in own or int(d) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{d}/comm") as f:
-                comm = f.read().strip()
-            if comm != "redeye":
-                continue
-            with open(f"/proc/{d}/cmdline") as f:
-                args = f.read().split("\0")
-        except OSError:
-            continue
-        if len(args) > 1 and args[1] == "run":
-            out.append((int(d), " ".join(a for a in args if a)))
-    return out
-
-
-def bpf_prog_ids(pid):
-    ids = set()
-    fdinfo = f"/proc/{pid}/fdinfo"
-    for fd in os.listdir(fdinfo):
-        try:
-            with open(os.path.join(fdinfo, fd)) as f:
-                for line in f:
-                    if line.startswith("prog_id:"):
-                        ids.add(int(line.split()[1]))
-        except OSError:
-            continue
-    return ids
-
-
-def bpf_snapshot(pid):
-    """{prog id: (name, run_cnt, run_time_ns)} for the agent's programs."""
-    ids = bpf_prog_ids(pid)
-    out = subprocess.run(["bpftool", "prog", "show", "--json"], capture_output=True, text=True,
-                         timeout=30, check=True).stdout
-    snap = {}
-    for p in json.loads(out):
-        if p.get("id") in ids:
-            snap[p["id"]] = (p.get("name", "?"), p.get("run_cnt", 0), p.get("run_time_ns", 0))
-    return snap
-
-
-# ---------------------------------------------------------------------- wrk
-
-_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text):
-    m = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
-    if not m:
-        raise ValueError(f"unknown wrk duration {text!r}")
-    return float(m.group(1)) * _UNITS[m.group(2)]
-
-
-def parse_wrk(out):
-    r = {}
-    m = re.search(r"^\s*(\d+) requests in ([\d.]+)(us|ms|s|m)", out, re.M)
-    if not m:
-        raise RuntimeError("wrk output has no 'requests in' line:\n" + out)
-    r["requests"] = int(m.group(1))
-    r["elapsed_s"] = parse_duration(m.group(2) + m.group(3))
-    m = re.search(r"^Requests/sec:\s*([\d.]+)", out, re.M)
-    r["rps"] = float(m.group(1))
-    for pct in ("50", "75", "90", "99"):
-        m = re.search(rf"^\s*{pct}%\s+(\S+)", out, re.M)
-        r[f"p{pct}_s"] = parse_duration(m.group(1)) if m else None
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    r["socket_errors"] = sum(map(int, m.groups())) if m else 0
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    r["non_2xx"] = int(m.group(1)) if m else 0
-    return r
-
-
-# -------------------------------------------------------------------- agent
-
-def http_get(port, path, timeout=5):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
-_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)')
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def metric_sum(text, name, **labels):
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name):
-            continue
-        m = _SAMPLE.match(line)
-        if not m or m.group(1) != name:
-            continue
-        got = dict(_LABEL.findall(m.group(2) or ""))
-        if all(got.get(k) == v for k, v in labels.items()):
-            total += float(m.group(3))
-    return total
-
-
-class Agent:
-    def __init__(self, children, binary, extra_args, workdir, n):
-        self.children = children
-        self.port = free_port()
-        self.argv = [binary, "run", "--listen", f"127.0.0.1:{self.port}", *extra_args]
-        self.log_path = os.path.join(workdir, f"agent-{n}.log")
-        self.proc = None
-
-    def start(self, timeout=60):
-        with open(self.log_path, "w") as logf:
-            self.proc = self.children.start(self.argv, stdout=logf, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"agent exited with {self.proc.returncode}:\n{self.tail()}")
-            try:
-                if http_get(self.port, "/readyz", timeout=2)[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"agent not ready after {timeout}s:\n{self.tail()}")
-
-    def metrics(self):
-        status, body = http_get(self.port, "/metrics", timeout=10)
-        if status != 200:
-            raise RuntimeError(f"agent /metrics answered {status}")
-        return body
-
-    def nginx_requests(self, text=None):
-        return metric_sum(text or self.metrics(), "http_server_request_duration_seconds_count",
-                          service_name="nginx")
-
-    def lost(self, text=None):
-        return metric_sum(text or self.metrics(), "redeye_events_lost_total")
-
-    def settle(self, timeout=15.0):
-        """Waits until the agent's nginx count stops moving: it collects
-        every second and drains the ring buffer behind the load."""
-        start = time.monotonic()
-        last, same = None, 0
-        while time.monotonic() - start < timeout:
-            text = self.metrics()
-            n = self.nginx_requests(text)
-            same = same + 1 if n == last else 0
-            last = n
-            if same >= 3 and time.monotonic() - start >= 1.5:
-                return text, time.monotonic() - start
-            time.sleep(0.5)
-        return text, time.monotonic() - start
-
-    def tail(self, n=20):
-        try:
-            with open(self.log_path) as f:
-                return "".join(f.readlines()[-n:])
-        except OSError:
-            return ""
-
-    def stop(self):
-        rc = Children.stop(self.proc, timeout=15)
-        if rc not in (0, -signal.SIGTERM):
-            log(f"warning: agent exited with {rc} on SIGTERM:\n{self.tail()}")
-        return rc
-
-
-# ------------------------------------------------------------------- rounds
-
-def run_wrk(args, port, duration, children):
-    argv = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration}s", "--latency",
-            f"http://127.0.0.1:{port}/"]
-    p = children.start(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                       text=True)
-    timer = threading.Timer(duration + 30, lambda: Children.stop(p, timeout=2))
-    timer.start()
-    try:
-        out, err = p.communicate()
-    finally:
-        timer.cancel()
-    if p.returncode != 0:
-        raise RuntimeError(f"wrk exited with {p.returncode}: {err.strip()}")
-    return parse_wrk(out), out
 
 
 def run_round(args, kind, n, nginx, children, workdir):
@@ -513,40 +105,6 @@ def run_round(args, kind, n, nginx, children, workdir):
             agent.stop()
 
 
-def wait_for_quiet(args, limit):
-    """Waits, at most limit seconds, until no other 'redeye run' exists (its
-    probes would trace nginx and wrk in the A rounds too) and the machine
-    is idle but for at most --max-others % of its CPUs over 2 s. Returns
-    the seconds waited."""
-    start = time.monotonic()
-    said = set()
-    while True:
-        others = [] if args.allow_other_agents else other_agents()
-        if not others:
-            before, b0 = all_cpu(), system_cpu()
-            time.sleep(2)
-            after, b1 = all_cpu(), system_cpu()
-            busy = 100.0 * (b1[0] - b0[0]) / max(1, b1[1] - b0[1])
-            if busy <= args.max_others:
-                return time.monotonic() - start
-            why = (f"the machine is {busy:.0f} % busy ("
-                   + (", ".join(top_others(before, after, {os.getpid()})) or "short-lived processes") + ")")
-            key = "busy"
-        else:
-            why = f"another redeye agent is running (pid {others[0][0]}: {others[0][1]})"
-            key = others[0][0]
-        if time.monotonic() - start >= limit:
-            raise RuntimeError(f"gave up waiting for a quiet machine after {time.monotonic() - start:.0f}s: "
-                               f"{why}; stop it, or see --wait-others, --max-others, --allow-other-agents")
-        if key not in said:
-            said.add(key)
-            log(f"{why}; waiting (at most {max(0, limit - (time.monotonic() - start)):.0f}s more in all)")
-        time.sleep(1)
-
-
-def med(rounds, key):
-    vals = [r[key] for r in rounds if r.get(key) is not None]
-    return statistics.median(vals) if vals else None
 
 
 def summarize(args, rounds):
@@ -608,71 +166,6 @@ def summarize(args, rounds):
 
 # ------------------------------------------------------------------ reports
 
-def fmt_lat(sec):
-    if sec is None:
-        return "?"
-    return f"{sec * 1e6:.0f} µs" if sec < 1e-3 else f"{sec * 1e3:.2f} ms"
-
-
-def build_type(agent):
-    """The optimisation flags the agent's own sources were compiled with,
-    from compile_commands.json beside the binary."""
-    path = os.path.join(os.path.dirname(os.path.abspath(agent)), "compile_commands.json")
-    try:
-        with open(path) as f:
-            for entry in json.load(f):
-                if "/userspace/" in entry.get("file", ""):
-                    cmd = entry.get("command") or " ".join(entry.get("arguments", []))
-                    flags = sorted(set(re.findall(r"(?<!\S)-O\w*", cmd)))
-                    return " ".join(flags) or "no -O flag"
-    except (OSError, ValueError):
-        pass
-    return "unknown flags"
-
-
-def machine_info(args):
-    cpu = "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    with open("/proc/meminfo") as f:
-        mem_gib = int(f.readline().split()[1]) / 1024 / 1024
-    nginx_v = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip().split("/")[-1]
-    wrk_v = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
-    wrk_v = (wrk_v.stdout + wrk_v.stderr).split()[1] if (wrk_v.stdout + wrk_v.stderr).split()[1:] else "?"
-    try:
-        rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no", "--",
-                                "bpf", "userspace", "exporters", "cmake", "CMakeLists.txt"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        rev = rev + (" (with uncommitted changes to the agent's sources)" if dirty else "")
-        head_time = int(subprocess.run(["git", "-C", ROOT, "log", "-1", "--format=%ct"], capture_output=True,
-                                       text=True, timeout=10).stdout.strip() or 0)
-        if args.agent_mtime < head_time:
-            rev += ", but the binary is older than that commit: rebuild to measure it"
-    except (OSError, ValueError, subprocess.TimeoutExpired):
-        rev = "?"
-    return {
-        "nproc": os.cpu_count(),
-        "kernel": os.uname().release,
-        "cpu": cpu,
-        "mem_gib": mem_gib,
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "nginx": nginx_v,
-        "wrk": wrk_v,
-        "commit": rev or "?",
-        "loadavg": getattr(args, "loadavg", "?"),
-        "agent": os.path.relpath(os.path.abspath(args.agent), ROOT),
-        "agent_built": datetime.datetime.fromtimestamp(args.agent_mtime, datetime.timezone.utc)
-                       .strftime("%Y-%m-%d %H:%M UTC"),
-        "build_type": build_type(args.agent),
-    }
 
 
 def print_summary(args, rounds, s, cmd):
@@ -724,8 +217,24 @@ def print_summary(args, rounds, s, cmd):
     print(f"reproduce (as root, from the repository root): {cmd}")
 
 
+def target_rows(s):
+    """This benchmark's rows of the summary table (see benchlib.targets_comment)."""
+    all_counted = s["counted"] >= s["total"] and s["lost"] == 0
+    return [
+        {"key": "saturation_loss", "figure": "saturation: throughput loss (nginx + wrk keep-alive)",
+         "target": f"≤ {TARGET_LOSS_PCT:.0f} %", "measured": f"{s['loss_pct']:.1f} %", "met": s["target_met"]},
+        {"key": "saturation_counted", "figure": "saturation: requests counted by the agent / sent by wrk",
+         "target": "all", "measured": f"{s['counted_pct']:.2f} %, events lost {s['lost']:,}", "met": all_counted},
+        {"key": "saturation_cpu", "figure": "saturation: agent CPU per 10k requests",
+         "target": "≤ 0.05 s", "measured": f"{s['agent_cpu_per_10k']:.3f} s", "met": s["agent_cpu_per_10k"] <= 0.05},
+        {"key": "saturation_rss", "figure": "saturation: agent peak RSS",
+         "target": "≤ 64 MiB", "measured": f"{s['agent_hwm_mib']:.1f} MiB", "met": s["agent_hwm_mib"] <= 64},
+    ]
+
+
 def main_table(args, s, info, cmd, rounds):
     verdict = ("**met**" if s["target_met"] else "**not met**")
+    targets = target_rows(s)
     lines = [
         "## HTTP overhead: nginx under wrk",
         "",
@@ -749,6 +258,9 @@ def main_table(args, s, info, cmd, rounds):
         "",
         f"Target: at most {TARGET_LOSS_PCT:.0f} % throughput loss. Result: {s['loss_pct']:.1f} % loss, "
         f"target {verdict}.",
+        "",
+        *targets_table(targets),
+        targets_comment(targets),
         "",
         "| figure | without agent (A) | with agent (B) |",
         "|---|---|---|",
@@ -889,27 +401,6 @@ def bpf_table(args, s, info, cmd):
     return "\n".join(lines)
 
 
-def write_section(path, name, body):
-    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-    block = f"{begin}\n{body}\n{end}\n"
-    if os.path.exists(path):
-        with open(path) as f:
-            text = f.read()
-    else:
-        text = ("# Benchmarks\n\nFigures measured on a real machine by the scripts in `scripts/bench/`. "
-                "Each section is written by its script, between its markers; rerun the script to refresh "
-                "it, and edit nothing between the markers by hand.\n\n")
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        tail = rest.split(end, 1)[1].lstrip("\n")
-        text = head + block + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
 
 # --------------------------------------------------------------------- main
 
@@ -947,6 +438,9 @@ def parse_args():
                    help="a round starts only when the machine is at most this %% busy, and one during which "
                         "other processes took more than this %% of the CPUs is run again, with its pair "
                         "(default 10; 100 keeps every round)")
+    p.add_argument("--leave-bpf-stats", action="store_true",
+                   help="leave kernel.bpf_stats_enabled as it is (for a trial run while someone else measures "
+                        "with it on; the figures are then not clean)")
     p.add_argument("--workdir", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.rounds < 1 or args.duration < 1 or args.threads < 1 or args.connections < args.threads:
@@ -1010,28 +504,19 @@ def main():
         want = "1" if args.bpf_stats else "0"
         with open("/proc/sys/kernel/bpf_stats_enabled") as f:
             current = f.read().strip()
-        if current != want:
+        if current != want and args.leave_bpf_stats:
+            log(f"kernel.bpf_stats_enabled is {current}, left as it is (--leave-bpf-stats)")
+        elif current != want:
             saved_stats = current
             with open(os.path.join(workdir, "bpf_stats_enabled.saved"), "w") as f:
                 f.write(saved_stats)
             with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
                 f.write(want)
             log(f"kernel.bpf_stats_enabled was {saved_stats}, set to {want} for this run (restored at the end)")
-        ndir = os.path.join(workdir, "nginx")
-        os.makedirs(ndir)
-        port = free_port()
-        with open(os.path.join(ndir, "nginx.conf"), "w") as f:
-            f.write(NGINX_CONF.format(dir=ndir, port=port))
-        nginx = children.start(["nginx", "-c", os.path.join(ndir, "nginx.conf"), "-p", ndir],
-                               stdout=subprocess.DEVNULL, stderr=open(os.path.join(ndir, "stderr.log"), "w"),
-                               stdin=subprocess.DEVNULL)
-        nginx.port = port
-        wait_port(port, nginx, 15, "nginx")
-        workers = children_of(nginx.pid)
-        log(f"nginx pid {nginx.pid} (workers {workers}) on 127.0.0.1:{port}")
+        nginx = start_nginx(children, workdir)
         if args.warmup:
             log(f"warm-up {args.warmup}s")
-            run_wrk(args, port, args.warmup, children)
+            run_wrk(args, nginx.port, args.warmup, children)
         waited, reruns = 0.0, 0
         n = 1
         while n <= args.rounds:
@@ -1098,6 +583,7 @@ def main():
             write_section(args.docs, BPF_SECTION, bpf_table(args, s, info, cmd))
         else:
             write_section(args.docs, SECTION, main_table(args, s, info, cmd, rounds))
+        refresh_summary(args.docs)  # the summary table at the top (report.py)
         log(f"wrote {os.path.relpath(args.docs, ROOT)}")
     return 0
 
