@@ -5,7 +5,9 @@
 // label caps.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -27,6 +29,57 @@ class SeriesCache {
 
  private:
   std::unordered_map<std::string, Metric*> series_;
+};
+
+// A SeriesCache for the per-request path that builds no string to look up:
+// keyed by the process's interned label set (ProcessTable::labels_of's
+// address), a code for labels that are small numbers or known words (a
+// method's index, a status) and at most one free-text label value (a route,
+// an address). Bounded as SeriesCache is: by the label sets the table admits,
+// the codes, and the caps on the text values.
+template <typename Metric>
+class ProcessSeriesCache {
+ public:
+  template <typename Make>
+  Metric& get(const void* process, uint64_t code, std::string_view text, Make&& make) {
+    auto it = series_.find(View{process, code, text});
+    if (it != series_.end()) return *it->second;
+    Metric& m = make();
+    series_.emplace(Key{process, code, std::string(text)}, &m);
+    return m;
+  }
+  size_t size() const { return series_.size(); }
+
+ private:
+  struct Key {
+    const void* process;
+    uint64_t code;
+    std::string text;
+  };
+  struct View {
+    const void* process;
+    uint64_t code;
+    std::string_view text;
+  };
+  struct Hash {
+    using is_transparent = void;
+    static size_t of(const void* process, uint64_t code, std::string_view text) {
+      size_t h = std::hash<std::string_view>{}(text);
+      h ^= std::hash<const void*>{}(process) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+      h ^= std::hash<uint64_t>{}(code) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+      return h;
+    }
+    size_t operator()(const Key& k) const { return of(k.process, k.code, k.text); }
+    size_t operator()(const View& v) const { return of(v.process, v.code, v.text); }
+  };
+  struct Equal {
+    using is_transparent = void;
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return a.process == b.process && a.code == b.code && std::string_view(a.text) == std::string_view(b.text);
+    }
+  };
+  std::unordered_map<Key, Metric*, Hash, Equal> series_;
 };
 
 // "a\x1fb\x1fc": label values are printable, so 0x1f never occurs in them.

@@ -7,6 +7,16 @@ namespace {
 constexpr size_t kMaxExited = 16384;
 constexpr size_t kMaxOverflowNames = 65536;
 constexpr int kKthreadd = 2;  // parent of every kernel thread
+
+// Label sets that need no admission, at addresses that outlive any table.
+const ProcessLabels& unknown_labels() {
+  static const ProcessLabels labels{"unknown", "", "", ""};
+  return labels;
+}
+const ProcessLabels& other_labels() {
+  static const ProcessLabels labels{"other", "", "", ""};
+  return labels;
+}
 }
 
 std::string ProcessLabels::key() const {
@@ -30,16 +40,15 @@ ProcessTable::ProcessTable(ProcFs procfs, ServiceResolver resolver, size_t max_s
 
 // The cap counts label sets, so that pods (each with its own pod name)
 // are bounded as services are.
-ProcessLabels ProcessTable::admit(ProcessLabels labels) {
+const ProcessLabels* ProcessTable::admit(ProcessLabels labels) {
   std::string key = labels.key();
-  if (services_.count(key)) return labels;
+  if (auto it = services_.find(key); it != services_.end()) return &it->second;
   if (services_.size() >= max_services_) {
     // count distinct label sets, not lookups; the set itself is bounded too
     if (overflowed_names_.size() < kMaxOverflowNames) overflowed_names_.insert(std::move(key));
-    return ProcessLabels{"other", "", "", ""};
+    return &other_labels();
   }
-  services_.insert(std::move(key));
-  return labels;
+  return &services_.emplace(std::move(key), std::move(labels)).first->second;
 }
 
 ProcessTable::Entry ProcessTable::resolve(uint32_t tgid, const std::string& fallback_comm,
@@ -110,19 +119,19 @@ void ProcessTable::on_exec(uint32_t tgid, const std::string& comm, const std::st
 
 void ProcessTable::on_exit(uint32_t tgid, const std::string& comm) {
   auto it = live_.find(tgid);
-  ProcessLabels labels;
+  const ProcessLabels* labels = nullptr;
   if (it != live_.end()) {
-    labels = std::move(it->second.labels);
+    labels = it->second.labels;
     live_.erase(it);
   } else {
     // Never seen alive (started and ended between two scans): the kernel's
     // comm is all that is left to name it by.
     ProcessIdentity id;
     id.comm = comm;
-    labels = comm.empty() ? ProcessLabels{"unknown"} : admit({resolver_.resolve(id)});
+    labels = comm.empty() ? &unknown_labels() : admit({resolver_.resolve(id)});
   }
   const auto now = Clock::now();
-  exited_[tgid] = Exited{std::move(labels), now};
+  exited_[tgid] = Exited{labels, now};
   exited_order_.emplace_back(now, tgid);
   expire_exited();
 }
@@ -139,16 +148,16 @@ void ProcessTable::expire_exited() {
   }
 }
 
-ProcessLabels ProcessTable::labels_of(uint32_t tgid) {
-  if (tgid == 0) return {"unknown"};
-  if (auto it = live_.find(tgid); it != live_.end()) return it->second.labels;
-  if (auto it = exited_.find(tgid); it != exited_.end()) return it->second.labels;
+const ProcessLabels& ProcessTable::labels_of(uint32_t tgid) {
+  if (tgid == 0) return unknown_labels();
+  if (auto it = live_.find(tgid); it != live_.end()) return *it->second.labels;
+  if (auto it = exited_.find(tgid); it != exited_.end()) return *it->second.labels;
   // First sight of a live process between scans.
   if (!procfs_.read_comm(static_cast<int>(tgid)).empty()) {
     auto [it, inserted] = live_.emplace(tgid, resolve(tgid, ""));
-    return it->second.labels;
+    return *it->second.labels;
   }
-  return {"unknown"};
+  return unknown_labels();
 }
 
 std::vector<uint32_t> ProcessTable::live_tgids() const {

@@ -58,7 +58,10 @@ class ProcessTable {
 
   // Labels of a tgid, live or recently exited. Unknown live processes are
   // resolved on the spot; tgid 0 and the unresolvable are service "unknown".
-  ProcessLabels labels_of(uint32_t tgid);
+  // The reference stays valid as long as the table: label sets are interned
+  // and never removed, so per-request caches can key on its address (two
+  // addresses may still hold equal labels, e.g. "other").
+  const ProcessLabels& labels_of(uint32_t tgid);
   std::string service_of(uint32_t tgid) { return labels_of(tgid).service_name; }
   bool alive(uint32_t tgid) const { return live_.count(tgid) != 0; }
   std::vector<uint32_t> live_tgids() const;
@@ -72,11 +75,12 @@ class ProcessTable {
 
  private:
   struct Entry {
-    ProcessLabels labels;
+    const ProcessLabels* labels = nullptr;  // interned: see admit
     bool final = false;  // no need to re-resolve while it lives
   };
   Entry resolve(uint32_t tgid, const std::string& fallback_comm, const std::string& fallback_args = "");
-  ProcessLabels admit(ProcessLabels labels);
+  // The interned copy of `labels`, or of "other" over the cap.
+  const ProcessLabels* admit(ProcessLabels labels);
   void expire_exited();
 
   ProcFs procfs_;
@@ -87,12 +91,13 @@ class ProcessTable {
   uint32_t self_tgid_;
   std::unordered_map<uint32_t, Entry> live_;
   struct Exited {
-    ProcessLabels labels;
+    const ProcessLabels* labels;
     Clock::time_point at;
   };
   std::unordered_map<uint32_t, Exited> exited_;
   std::deque<std::pair<Clock::time_point, uint32_t>> exited_order_;
-  std::unordered_set<std::string> services_;          // ProcessLabels::key() admitted
+  // ProcessLabels::key() -> the admitted label set, at a stable address.
+  std::unordered_map<std::string, ProcessLabels> services_;
   std::unordered_set<std::string> overflowed_names_;  // ProcessLabels::key() refused
 };
 

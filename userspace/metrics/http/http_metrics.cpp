@@ -27,6 +27,32 @@ std::string label_safe(std::string_view value, size_t max_bytes = 128) {
   return out;
 }
 
+// label_safe(lower(host)) into a reused string.
+void assign_host_label(std::string& out, std::string_view host, size_t max_bytes = 128) {
+  out.clear();
+  for (char c : host.substr(0, max_bytes)) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    out.push_back(c >= 0x21 && c <= 0x7e ? c : '_');
+  }
+}
+
+// Index of a method in kKnownMethods; std::size(kKnownMethods) for any other.
+size_t method_index(std::string_view method) {
+  for (size_t i = 0; i < std::size(kKnownMethods); ++i)
+    if (method == kKnownMethods[i]) return i;
+  return std::size(kKnownMethods);
+}
+
+// The OpenTelemetry spelling: the method itself, or "_OTHER" for anything else.
+std::string method_label(size_t index) {
+  return index < std::size(kKnownMethods) ? std::string(kKnownMethods[index]) : std::string("_OTHER");
+}
+
+// Method and status as one cache code.
+uint64_t method_status_code(size_t method, int status) {
+  return (static_cast<uint64_t>(method) << 32) | static_cast<uint32_t>(status);
+}
+
 // The client address without its port: one source per host, not per socket.
 std::string peer_host(const std::string& peer) {
   if (!peer.empty() && peer.front() == '[') return peer.substr(0, peer.find(']') + 1);
@@ -99,14 +125,11 @@ HttpMetrics::HttpMetrics(prometheus::Registry& registry, proc::ProcessTable& tab
   for (const auto& h : options.s3_hosts) s3_hosts_.insert(lower(h));
 }
 
-std::string HttpMetrics::method_label(std::string_view method) const {
-  for (auto known : kKnownMethods)
-    if (method == known) return std::string(known);
-  return "_OTHER";  // the OpenTelemetry spelling for anything else
-}
-
 prometheus::Gauge& HttpMetrics::active(const proc::ProcessLabels& process) {
-  return server_active_.Add(with_process(process));
+  // Once per label set: Family::Add builds and hashes a label map under a lock.
+  auto [it, inserted] = active_series_.try_emplace(&process, nullptr);
+  if (inserted) it->second = &server_active_.Add(with_process(process));
+  return *it->second;
 }
 
 void HttpMetrics::on_request_started(const capture::ConnectionInfo& conn, protocols::Role role) {
@@ -121,7 +144,7 @@ void HttpMetrics::on_request_abandoned(const capture::ConnectionInfo& conn, prot
 
 void HttpMetrics::on_record(const capture::ConnectionInfo& conn, const protocols::Record& record) {
   if (!record.http) return;
-  const proc::ProcessLabels process = table_.labels_of(conn.tgid);
+  const proc::ProcessLabels& process = table_.labels_of(conn.tgid);
   if (record.role == protocols::Role::Server) {
     auto& g = active(process);
     if (g.Value() >= 1) g.Decrement();
@@ -137,21 +160,19 @@ void HttpMetrics::observe_server(const proc::ProcessLabels& process, const captu
   const auto& h = *r.http;
   // Routes are per service: the pods of one workload serve the same routes.
   const std::string& service = process.service_name;
-  const std::string process_key = process.key();
-  const std::string route = route_cap_.admit(service, routes_.route(service, h.path));
-  const std::string status = std::to_string(h.status);
-  const std::string method = method_label(h.method);
+  const std::string_view route = route_cap_.admit_view(service, routes_.route(service, h.path));
+  const size_t method = method_index(h.method);
   server_series_
-      .get(series_key(process_key, method, status, route),
+      .get(&process, method_status_code(method, h.status), route,
            [&]() -> prometheus::Histogram& {
-             return server_duration_.Add(with_process(process, {{"http_request_method", method},
-                                                                {"http_response_status_code", status},
-                                                                {"http_route", route}}),
+             return server_duration_.Add(with_process(process, {{"http_request_method", method_label(method)},
+                                                                {"http_response_status_code", std::to_string(h.status)},
+                                                                {"http_route", std::string(route)}}),
                                          http_duration_bounds());
            })
       .Observe(seconds_between(r.request_ns, r.response_ns));
-  auto& bodies = body_series_.get(series_key(process_key, route), [&]() -> BodySeries& {
-    const prometheus::Labels by_route = with_process(process, {{"http_route", route}});
+  auto& bodies = body_series_.get(&process, 0, route, [&]() -> BodySeries& {
+    const prometheus::Labels by_route = with_process(process, {{"http_route", std::string(route)}});
     body_storage_.push_back(BodySeries{&request_body_.Add(by_route, body_size_bounds()),
                                        &response_body_.Add(by_route, body_size_bounds())});
     return body_storage_.back();
@@ -165,7 +186,7 @@ void HttpMetrics::observe_server(const proc::ProcessLabels& process, const captu
   if (!source.empty())
     by_source_
         .Add(with_process(process, {{"http_request_source", source_cap_.admit(service, source)},
-                                    {"http_response_status_code", status}}))
+                                    {"http_response_status_code", std::to_string(h.status)}}))
         .Increment();
 }
 
@@ -175,15 +196,15 @@ void HttpMetrics::observe_client(const proc::ProcessLabels& process, const captu
   const std::string& service = process.service_name;
   // The Host header names the server as the client meant it; the socket's
   // peer address when there is none (HTTP/1.0).
-  const std::string address = address_cap_.admit(service, h.host.empty() ? conn.peer : label_safe(lower(h.host)));
-  const std::string method = method_label(h.method);
-  const std::string status = std::to_string(h.status);
+  if (!h.host.empty()) assign_host_label(address_scratch_, h.host);
+  const std::string_view address = address_cap_.admit_view(service, h.host.empty() ? conn.peer : address_scratch_);
+  const size_t method = method_index(h.method);
   client_series_
-      .get(series_key(process.key(), method, status, address),
+      .get(&process, method_status_code(method, h.status), address,
            [&]() -> prometheus::Histogram& {
-             return client_duration_.Add(with_process(process, {{"http_request_method", method},
-                                                                {"http_response_status_code", status},
-                                                                {"server_address", address}}),
+             return client_duration_.Add(with_process(process, {{"http_request_method", method_label(method)},
+                                                                {"http_response_status_code", std::to_string(h.status)},
+                                                                {"server_address", std::string(address)}}),
                                          http_duration_bounds());
            })
       .Observe(seconds_between(r.request_ns, r.response_ns));
@@ -193,7 +214,7 @@ void HttpMetrics::observe_s3(const proc::ProcessLabels& process, const protocols
   const auto& h = *r.http;
   const std::string& service = process.service_name;
   S3Request request{h.method, h.path, h.query, h.host, h.aws_sigv4, h.amz_headers,
-                    s3_hosts_.count(lower(h.host)) != 0};
+                    !s3_hosts_.empty() && s3_hosts_.count(lower(h.host)) != 0};
   auto op = classify_s3(request);
   if (!op) return;
   s3_duration_

@@ -9,6 +9,7 @@
 
 #include <deque>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "capture/connection_table.h"
@@ -34,7 +35,6 @@ class HttpMetrics : public capture::RecordConsumer {
   void on_request_abandoned(const capture::ConnectionInfo& conn, protocols::Role role, uint64_t n) override;
 
  private:
-  std::string method_label(std::string_view method) const;
   void observe_server(const proc::ProcessLabels& process, const capture::ConnectionInfo& conn,
                       const protocols::Record& r);
   void observe_client(const proc::ProcessLabels& process, const capture::ConnectionInfo& conn,
@@ -49,10 +49,14 @@ class HttpMetrics : public capture::RecordConsumer {
 
   proc::ProcessTable& table_;
   HttpOptions options_;
-  SeriesCache<prometheus::Histogram> server_series_;
-  SeriesCache<prometheus::Histogram> client_series_;
-  SeriesCache<BodySeries> body_series_;
+  // Keyed by the process's interned labels, method and status codes and
+  // the route or address: nothing is built to find a series seen before.
+  ProcessSeriesCache<prometheus::Histogram> server_series_;
+  ProcessSeriesCache<prometheus::Histogram> client_series_;
+  ProcessSeriesCache<BodySeries> body_series_;
   std::deque<BodySeries> body_storage_;  // stable addresses for body_series_
+  std::unordered_map<const proc::ProcessLabels*, prometheus::Gauge*> active_series_;
+  std::string address_scratch_;  // a client's Host, made label-safe; reused per record
   RouteNormalizer routes_;
   LabelCap route_cap_;
   LabelCap source_cap_;

@@ -15,9 +15,14 @@ LabelCap::ValueSet& LabelCap::values_of(std::string_view key) {
 }
 
 std::string LabelCap::admit(std::string_view key, std::string_view value) {
+  return std::string(admit_view(key, value));
+}
+
+std::string_view LabelCap::admit_view(std::string_view key, std::string_view value) {
   if (value == overflow_value_) return overflow_value_;
   ValueSet& values = values_of(key);
-  if (values.find(value) != values.end()) return std::string(value);
+  // Set elements keep their address: the view outlives rehashing.
+  if (const auto found = values.find(value); found != values.end()) return *found;
   if (values.size() < max_per_key_) return *values.emplace(value).first;
   ++overflowed_;
   return overflow_value_;

@@ -25,6 +25,9 @@ class LabelCap {
   // overflow value. The overflow value itself is always returned unchanged
   // and takes no room. Not thread-safe: one LabelCap per aggregating thread.
   std::string admit(std::string_view key, std::string_view value);
+  // The same without a copy: a view of the value as the cap holds it (or of
+  // the overflow value), valid as long as the cap.
+  std::string_view admit_view(std::string_view key, std::string_view value);
 
   // admit() calls answered with the overflow value (where there was no room).
   uint64_t overflowed() const { return overflowed_; }
