@@ -36,6 +36,21 @@ struct {
 	__type(value, __u64);
 } tcp_drops SEC(".maps");
 
+/* Failure events for `redeye trace tcp`. Written only while a trace
+ * session asked for them (tcp_events_on), so the cost when nobody traces is
+ * one array lookup per failure; a full ring counts as lost. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 * 1024);
+} tcp_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} tcp_events_on SEC(".maps");
+
 static const __u64 zero_u64;
 
 static __always_inline __u32 connect_fail_reason(int err)
@@ -53,6 +68,34 @@ static __always_inline __u32 connect_fail_reason(int err)
 	default: /* includes an application closing a pending connect */
 		return REDEYE_CONNFAIL_OTHER;
 	}
+}
+
+static __always_inline void emit_tcp_event(const void *skp, __u32 tgid, __u8 kind, __u8 reason)
+{
+	struct sock *sk = (struct sock *)skp;
+	struct redeye_tcp_event *e;
+	__u32 zero = 0, *on = bpf_map_lookup_elem(&tcp_events_on, &zero);
+
+	if (!on || !*on)
+		return;
+	e = bpf_ringbuf_reserve(&tcp_events, sizeof(*e), 0);
+	if (!e) {
+		count_lost(REDEYE_LOST_RINGBUF_FULL);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->timestamp_ns = bpf_ktime_get_ns();
+	e->tgid = tgid;
+	e->kind = kind;
+	e->reason = reason;
+	e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	e->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	e->peer_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (e->family == AF_INET)
+		bpf_core_read(e->peer_addr, 4, &sk->__sk_common.skc_daddr);
+	else
+		bpf_core_read(e->peer_addr, 16, &sk->__sk_common.skc_v6_daddr);
+	bpf_ringbuf_submit(e, 0);
 }
 
 /* inet_sock_set_state(const struct sock *sk, int oldstate, int newstate) */
@@ -122,6 +165,7 @@ static __always_inline int on_set_state(unsigned long long *ctx)
 
 			if (r < REDEYE_CONNFAIL_MAX)
 				__sync_fetch_and_add(&s->connect_failures[r], 1);
+			emit_tcp_event(sk, info->tgid, REDEYE_TCP_CONNECT_FAILED, r);
 		}
 	}
 	return 0;
@@ -154,6 +198,7 @@ static __always_inline int on_retransmit(unsigned long long *ctx)
 	s = stats_for(owner_tgid((const void *)ctx[0]));
 	if (s)
 		__sync_fetch_and_add(&s->retransmits, segs);
+	emit_tcp_event((const void *)ctx[0], owner_tgid((const void *)ctx[0]), REDEYE_TCP_RETRANSMIT, 0);
 	return 0;
 }
 
@@ -183,6 +228,7 @@ static __always_inline int on_send_reset(unsigned long long *ctx)
 	s = stats_for(info->tgid);
 	if (s)
 		__sync_fetch_and_add(&s->resets_sent, 1);
+	emit_tcp_event(sk, info->tgid, REDEYE_TCP_RESET_SENT, 0);
 	return 0;
 }
 
@@ -208,6 +254,7 @@ static __always_inline int on_receive_reset(unsigned long long *ctx)
 	s = stats_for(info->tgid);
 	if (s)
 		__sync_fetch_and_add(&s->resets_received, 1);
+	emit_tcp_event(sk, info->tgid, REDEYE_TCP_RESET_RECEIVED, 0);
 	return 0;
 }
 

@@ -10,3 +10,7 @@ redeye_mounts
 redeye_build
 cd "$REDEYE_BUILD"
 ctest --output-on-failure --timeout 900 "$@"
+# The unit tests again under ASan+UBSan, then every fuzz target for a bounded
+# time (one clang build shared by both, in build-sanitize/).
+"$REDEYE_ROOT/scripts/sanitize.sh"
+"$REDEYE_ROOT/scripts/fuzz.sh" "${REDEYE_FUZZ_SECONDS:-45}"

@@ -2,6 +2,7 @@
 
 #include <CivetServer.h>
 #include <arpa/inet.h>
+#include <prometheus/counter.h>
 #include <netinet/in.h>
 #include <prometheus/text_serializer.h>
 #include <sys/socket.h>
@@ -9,8 +10,11 @@
 
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <thread>
 #include <vector>
+
+#include "exporters/prometheus/basic_auth.h"
 
 namespace redeye::exporters {
 namespace {
@@ -21,11 +25,15 @@ int64_t steady_ms() {
       .count();
 }
 
-void reply(mg_connection* conn, int status, const char* content_type, const std::string& body) {
-  const char* reason = status == 200 ? "OK" : status == 503 ? "Service Unavailable" : "Error";
+void reply(mg_connection* conn, int status, const char* content_type, const std::string& body,
+           const char* extra_headers = "") {
+  const char* reason = status == 200   ? "OK"
+                       : status == 401 ? "Unauthorized"
+                       : status == 503 ? "Service Unavailable"
+                                       : "Error";
   mg_printf(conn,
-            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-            status, reason, content_type, body.size());
+            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
+            status, reason, content_type, body.size(), extra_headers);
   mg_write(conn, body.data(), body.size());
 }
 
@@ -76,21 +84,77 @@ void poke(const std::string& host, int port) {
 
 }  // namespace
 
+// Counts the connections civetweb's workers hold, from accept to close:
+// a slow sender holds its worker before any handler runs, so counting in
+// the handler alone would not see a slowloris.
+struct HttpExporter::Guard {
+  explicit Guard(const ListenerOptions& options, prometheus::Registry& registry)
+      : max_open(options.max_scrapes),
+        rejected(prometheus::BuildCounter()
+                     .Name("redeye_scrapes_rejected_total")
+                     .Help("Requests to /metrics refused: over_cap (more than --max-scrapes connections open), "
+                           "unauthorized (missing or wrong --basic-auth-file credentials)")
+                     .Register(registry)),
+        over_cap(rejected.Add({{"reason", "over_cap"}})),
+        unauthorized(rejected.Add({{"reason", "unauthorized"}})) {
+    if (!options.basic_auth_file.empty()) auth.emplace(BasicAuth::load(options.basic_auth_file));
+  }
+
+  static Guard& of(const mg_connection* conn) {
+    const auto* server = static_cast<const CivetServer*>(mg_get_user_data(mg_get_context(conn)));
+    return *static_cast<Guard*>(const_cast<void*>(server->getUserContext()));
+  }
+
+  // Whether /metrics may be served to `conn`; answers it when not.
+  bool admit(mg_connection* conn) {
+    if (open.load() > max_open) {
+      over_cap.Increment();
+      reply(conn, 503, "text/plain", "too many concurrent scrapes\n", "Retry-After: 1\r\n");
+      return false;
+    }
+    if (auth && !auth->allows(mg_get_header(conn, "Authorization"))) {
+      unauthorized.Increment();
+      reply(conn, 401, "text/plain", "unauthorized\n", "WWW-Authenticate: Basic realm=\"redeye\"\r\n");
+      return false;
+    }
+    return true;
+  }
+
+  const int max_open;
+  std::atomic<int> open{0};
+  std::optional<BasicAuth> auth;
+  prometheus::Family<prometheus::Counter>& rejected;
+  prometheus::Counter& over_cap;
+  prometheus::Counter& unauthorized;
+};
+
 void HealthState::tick() { last_tick_ms = steady_ms(); }
 bool HealthState::live() const { return steady_ms() - last_tick_ms.load() < stall_limit.count(); }
 
-HttpExporter::HttpExporter(const std::string& listen, std::shared_ptr<prometheus::Registry> registry,
-                           HealthState& health) {
-  std::vector<std::string> options{"listening_ports", listen, "num_threads", "4",
+HttpExporter::HttpExporter(const ListenerOptions& listener, std::shared_ptr<prometheus::Registry> registry,
+                           HealthState& health)
+    : guard_(std::make_unique<Guard>(listener, *registry)) {
+  const std::string& listen = listener.listen;
+  // Two workers beyond the cap: one to answer 503 to the scrape over it,
+  // one for the kubelet's probes.
+  std::vector<std::string> options{"listening_ports", listen,
+                                   "num_threads", std::to_string(listener.max_scrapes + 2),
                                    "request_timeout_ms", "10000", "enable_keep_alive", "no"};
+  CivetCallbacks callbacks;
+  callbacks.init_connection = [](const mg_connection* conn, void**) {
+    ++Guard::of(conn).open;
+    return 0;
+  };
+  callbacks.connection_closed = [](const mg_connection* conn) { --Guard::of(conn).open; };
   try {
-    server_ = std::make_unique<CivetServer>(options);
+    server_ = std::make_unique<CivetServer>(options, &callbacks, guard_.get());
     wake_host_ = wake_host_of(listen);
   } catch (const CivetException& e) {
     throw ListenError("cannot listen on " + listen + ": " + e.what() +
                       " (is the port already in use? choose another with --listen ADDR:PORT)");
   }
-  metrics_ = std::make_unique<FunctionHandler>([registry](mg_connection* conn) {
+  metrics_ = std::make_unique<FunctionHandler>([registry, guard = guard_.get()](mg_connection* conn) {
+    if (!guard->admit(conn)) return;
     prometheus::TextSerializer serializer;
     reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", serializer.Serialize(registry->Collect()));
   });

@@ -29,11 +29,26 @@ class ListenError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+class BasicAuth;
+
+// Who may reach the listener and how much of it (docs/threat-model.md).
+struct ListenerOptions {
+  std::string listen;           // "ADDR:PORT" or "[V6ADDR]:PORT": bind only there
+  std::string basic_auth_file;  // USER:CRYPT-HASH lines; empty = no authentication
+  // Connections being served at once, slow ones included; a scrape over the
+  // cap is answered 503 at once and counted. /healthz and /readyz are
+  // answered whatever the count (kubelet probes must not fail under a flood).
+  int max_scrapes = 4;
+};
+
 class HttpExporter {
  public:
-  // listen: "ADDR:PORT" or "[V6ADDR]:PORT". Throws ListenError when the
-  // address cannot be bound, with the reason.
-  HttpExporter(const std::string& listen, std::shared_ptr<prometheus::Registry> registry, HealthState& health);
+  // Throws ListenError when the address cannot be bound, with the reason,
+  // and BasicAuthError when the auth file is unusable.
+  HttpExporter(const ListenerOptions& options, std::shared_ptr<prometheus::Registry> registry,
+               HealthState& health);
+  HttpExporter(const std::string& listen, std::shared_ptr<prometheus::Registry> registry, HealthState& health)
+      : HttpExporter(ListenerOptions{listen}, std::move(registry), health) {}
   ~HttpExporter();
   HttpExporter(const HttpExporter&) = delete;
   HttpExporter& operator=(const HttpExporter&) = delete;
@@ -41,6 +56,8 @@ class HttpExporter {
   int port() const;
 
  private:
+  struct Guard;  // the connection count and the auth check, shared with civetweb's threads
+  std::unique_ptr<Guard> guard_;
   std::unique_ptr<CivetServer> server_;
   // Where a connection to our own listener can be made (the listen address,
   // loopback for a wildcard): see the destructor.

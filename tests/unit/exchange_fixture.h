@@ -5,13 +5,18 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "conn/connection_tracker.h"
 #include "conn/data_stream.h"
 #include "protocols/protocol.h"
+#include "../fuzz/exchange_script.h"
 
 namespace redeye::testing {
 
@@ -26,6 +31,9 @@ class ExchangeTest : public ::testing::Test {
   // A fresh connection whose parser is `factory`, records going to `sink`.
   void open_connection(redeye_protocol id, std::string name, protocols::ProtocolRegistry::Factory factory,
                        protocols::RecordSink& sink, Role role) {
+    save_seed();
+    seed_.emplace(static_cast<uint8_t>(role));
+    seed_protocol_ = id;
     registry_ = std::make_unique<protocols::ProtocolRegistry>();
     registry_->add(id, std::move(name), std::move(factory));
     tracker_ = std::make_unique<conn::ConnectionTracker>(*registry_, sink);
@@ -42,6 +50,7 @@ class ExchangeTest : public ::testing::Test {
     uint64_t& position = position_[protocols::direction_index(direction)];
     tracker_->on_data(direction, position, size, captured, time);
     position += size;
+    if (seed_) seed_->message(direction == kRecv, captured, size - captured.size(), time.enter_ns, time.exit_ns);
   }
   // One message of which the kernel copied the first `head` bytes and the
   // last `tail` bytes (long PostgreSQL messages), the middle elided.
@@ -56,8 +65,15 @@ class ExchangeTest : public ::testing::Test {
     message(kRecv, bytes, time, size);
   }
   // `count` bytes of the direction never reach userspace.
-  void lose(Direction direction, uint64_t count) { position_[protocols::direction_index(direction)] += count; }
-  void close() { tracker_->on_close(); }
+  void lose(Direction direction, uint64_t count) {
+    position_[protocols::direction_index(direction)] += count;
+    if (seed_) seed_->lose(direction == kRecv, count);
+  }
+  void close() {
+    tracker_->on_close();
+    if (seed_) seed_->close();
+  }
+  void TearDown() override { save_seed(); }
 
   // The requests' direction and the answers', whichever end the traced
   // process is.
@@ -72,6 +88,32 @@ class ExchangeTest : public ::testing::Test {
   uint64_t position(Direction direction) const { return position_[protocols::direction_index(direction)]; }
 
  private:
+  // With REDEYE_FUZZ_SEED_DIR set, each connection's messages are written
+  // to <dir>/<protocol>/<test>[-n] as a fuzz seed (tests/fuzz/exchange_script.h).
+  void save_seed() {
+    const char* dir = std::getenv("REDEYE_FUZZ_SEED_DIR");
+    if (!dir || !seed_) return;
+    static constexpr std::pair<redeye_protocol, const char*> kTargets[] = {
+        {REDEYE_PROTO_HTTP1, "http"}, {REDEYE_PROTO_POSTGRES, "postgres"},
+        {REDEYE_PROTO_MYSQL, "mysql"}, {REDEYE_PROTO_AMQP, "amqp"}};
+    for (const auto& [id, target] : kTargets) {
+      if (id != seed_protocol_) continue;
+      const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+      const auto path = std::filesystem::path(dir) / target;
+      std::filesystem::create_directories(path);
+      std::string file = std::string(test->test_suite_name()) + "." + test->name();
+      for (char& c : file)
+        if (c == '/') c = '_';
+      if (seeds_saved_ > 0) file += "-" + std::to_string(seeds_saved_);
+      std::ofstream(path / file, std::ios::binary) << seed_->bytes();
+    }
+    ++seeds_saved_;
+    seed_.reset();
+  }
+
+  std::optional<fuzz::ScriptWriter> seed_;
+  redeye_protocol seed_protocol_ = REDEYE_PROTO_UNKNOWN;
+  int seeds_saved_ = 0;
   std::unique_ptr<protocols::ProtocolRegistry> registry_;
   std::unique_ptr<conn::ConnectionTracker> tracker_;
   Role role_ = Role::Unknown;

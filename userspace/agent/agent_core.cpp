@@ -1,9 +1,12 @@
 #include "agent/agent_core.h"
 
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <time.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 
 #include "agent/tcp_event.h"
 #include "bpf/probe_set.h"
@@ -74,6 +77,41 @@ bpf::ProbeSettings probe_settings(const cli::RunOptions& options) {
   return settings;
 }
 
+const char* connect_failure_reason(uint8_t r) {
+  switch (r) {
+    case REDEYE_CONNFAIL_REFUSED: return "refused";
+    case REDEYE_CONNFAIL_TIMEOUT: return "timeout";
+    case REDEYE_CONNFAIL_UNREACHABLE: return "unreachable";
+    default: return "other";
+  }
+}
+
+TcpEvent to_tcp_event(const redeye_tcp_event& raw) {
+  TcpEvent e;
+  e.time_ns = raw.timestamp_ns;
+  e.tgid = raw.tgid;
+  e.local_port = raw.local_port;
+  switch (raw.kind) {
+    case REDEYE_TCP_CONNECT_FAILED:
+      e.event = "connect_failed";
+      e.reason = connect_failure_reason(raw.reason);
+      break;
+    case REDEYE_TCP_RESET_SENT: e.event = "reset_sent"; break;
+    case REDEYE_TCP_RESET_RECEIVED: e.event = "reset_received"; break;
+    case REDEYE_TCP_RETRANSMIT: e.event = "retransmit"; break;
+    default: e.event = "unknown"; break;
+  }
+  char addr[INET6_ADDRSTRLEN] = "";
+  if (raw.family == AF_INET) {
+    inet_ntop(AF_INET, raw.peer_addr, addr, sizeof addr);
+    e.peer = std::string(addr) + ":" + std::to_string(raw.peer_port);
+  } else if (raw.family == AF_INET6) {
+    inet_ntop(AF_INET6, raw.peer_addr, addr, sizeof addr);
+    e.peer = "[" + std::string(addr) + "]:" + std::to_string(raw.peer_port);
+  }
+  return e;
+}
+
 }  // namespace
 
 bool host_can_run() {
@@ -123,8 +161,25 @@ struct AgentCore::Parts {
     protocols::register_builtin_protocols(protocol_registry,
                                           protocols::ProtocolOptions{options.http.source_header});
     tls.attach_new(capture::find_libssl());
+    poller.add(probes.tcp().map_fd("tcp_events"), [this](const void* data, size_t size) { on_tcp_event(data, size); });
     return poller.add(probes.sockets().map_fd("data_events"),
                       [this](const void* data, size_t size) { connections.on_event(data, size); });
+  }
+
+  void on_tcp_event(const void* data, size_t size) {
+    if (size < sizeof(redeye_tcp_event)) return;
+    redeye_tcp_event raw;
+    std::memcpy(&raw, data, sizeof raw);
+    tap.on_tcp_event(to_tcp_event(raw));
+  }
+
+  // The kernel writes TCP events only while a trace session wants them.
+  void switch_tcp_events() {
+    const bool wanted = tap.wants_tcp_events();
+    if (wanted == tcp_events_on) return;
+    const int fd = probes.tcp().map_fd("tcp_events_on");
+    const uint32_t key = 0, value = wanted ? 1 : 0;
+    if (fd >= 0 && bpf_map_update_elem(fd, &key, &value, BPF_ANY) == 0) tcp_events_on = wanted;
   }
 
   cli::RunOptions options;
@@ -147,6 +202,7 @@ struct AgentCore::Parts {
   capture::ConnectionTable connections;
   capture::TlsAttacher tls;
   bool data_ring_added;
+  bool tcp_events_on = false;
   // A process's last data events sit in another ring than its exit event
   // and may be read after it: its connections end once both rings are read.
   std::vector<uint32_t> exited;
@@ -183,6 +239,7 @@ void AgentCore::step() {
   p.poller.poll(kPollMs);
   for (uint32_t tgid : p.exited) p.connections.on_process_exit(tgid);
   p.exited.clear();
+  p.switch_tcp_events();
   const auto now = Clock::now();
   if (now >= p.next_proc) {
     p.table.scan();

@@ -14,6 +14,8 @@ static_assert(offsetof(redeye_tcp_stats, duration) == 8 * (2 * REDEYE_DIR_MAX + 
 static_assert(sizeof(redeye_tcp_stats) == offsetof(redeye_tcp_stats, duration) + 2 * sizeof(redeye_hist));
 static_assert(sizeof(redeye_proc_event) == 40 + REDEYE_ARGS_LEN);
 static_assert(offsetof(redeye_proc_event, comm) == 16);
+static_assert(sizeof(redeye_tcp_event) == 40);
+static_assert(offsetof(redeye_tcp_event, peer_addr) == 24);
 static_assert(offsetof(redeye_data_event, tail) == 6);
 static_assert(offsetof(redeye_data_event, conn) == 8);
 static_assert(offsetof(redeye_data_event, enter_ns) == 24);

@@ -1,5 +1,6 @@
 #include "cli/options.h"
 
+#include "exporters/prometheus/basic_auth.h"
 #include "metrics/http/route_patterns.h"
 #include "redeye/abi.h"
 
@@ -97,7 +98,13 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
   desc.add_options()
       ("help,h", "show this help")
       ("listen", po::value<std::string>(&o.listen)->default_value(o.listen),
-       "ADDR:PORT of the metrics listener (/metrics, /healthz, /readyz)")
+       "ADDR:PORT of the metrics listener (/metrics, /healthz, /readyz); bound to that address only, "
+       "e.g. 127.0.0.1:9435 for local scrapes")
+      ("basic-auth-file", po::value<std::string>(&o.basic_auth_file),
+       "FILE of USER:HASH lines (crypt hashes, e.g. from 'openssl passwd -6'): /metrics then needs HTTP Basic "
+       "credentials; /healthz and /readyz stay open")
+      ("max-scrapes", po::value<int>(&o.max_scrapes)->default_value(o.max_scrapes),
+       "connections the listener serves at once (slow ones included); a scrape over the cap gets 503 at once")
       ("config", po::value<std::string>(&config),
        "FILE with 'option = value' lines using the option names below (flags win over the file)")
       ("service", po::value<std::vector<std::string>>(&rules)->composing(),
@@ -144,6 +151,15 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
   guarded("", [&] { po::notify(vm); });
 
   validate_listen_address(o.listen);
+  if (o.max_scrapes < 1 || o.max_scrapes > 64)
+    throw UsageError("invalid --max-scrapes " + std::to_string(o.max_scrapes) + ": expected 1 to 64");
+  if (vm.count("basic-auth-file")) {
+    try {
+      exporters::BasicAuth::load(o.basic_auth_file);
+    } catch (const exporters::BasicAuthError& e) {
+      throw UsageError(e.what());
+    }
+  }
   check_interval("interval", o.interval_seconds);
   check_interval("proc-interval", o.proc_interval_seconds);
   if (max_services < 1 || max_services > 100000)

@@ -66,9 +66,15 @@ std::vector<PreflightItem> run_preflight(bool mount_missing) {
     items.push_back(i);
   }
   {
+    // Required: without them processes of other users cannot be named
+    // (exe, cmdline rules, cgroups, fds), and their series would silently
+    // land in "unknown" instead.
     const bool ok = has(caps, kCapSysPtrace) && has(caps, kCapDacReadSearch);
-    PreflightItem i{"proc-access", ok, false,
-                    ok ? "CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH" : "limited", ""};
+    PreflightItem i{"proc-access", ok, true,
+                    ok ? "CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH"
+                       : std::string("missing") + (has(caps, kCapSysPtrace) ? "" : " CAP_SYS_PTRACE") +
+                             (has(caps, kCapDacReadSearch) ? "" : " CAP_DAC_READ_SEARCH"),
+                    ""};
     if (!i.ok)
       i.fix = "grant CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH so executables, fds and sockets of other users' "
               "processes can be read";

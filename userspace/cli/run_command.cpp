@@ -16,6 +16,7 @@
 #include "util/log.h"
 
 namespace redeye::cli {
+
 int run_agent(const RunOptions& options) {
   set_log_level(options.log_level);
   ShutdownSignals signals;  // before any thread exists
@@ -31,8 +32,9 @@ int run_agent(const RunOptions& options) {
   health.tick();
   std::unique_ptr<exporters::HttpExporter> exporter;
   try {
-    exporter = std::make_unique<exporters::HttpExporter>(options.listen, registry, health);
-  } catch (const exporters::ListenError& e) {
+    exporter = std::make_unique<exporters::HttpExporter>(
+        exporters::ListenerOptions{options.listen, options.basic_auth_file, options.max_scrapes}, registry, health);
+  } catch (const std::runtime_error& e) {  // ListenError, BasicAuthError
     log_error(e.what());
     return 1;
   }

@@ -101,7 +101,7 @@ std::shared_ptr<Subscription> EventTap::subscribe(TraceFilter filter) {
   auto s = std::make_shared<Subscription>(std::move(filter));
   std::lock_guard lock(mutex_);
   subscriptions_.push_back(s);
-  subscribers_ = subscriptions_.size();
+  update_counts();
   return s;
 }
 
@@ -109,7 +109,14 @@ void EventTap::unsubscribe(const std::shared_ptr<Subscription>& subscription) {
   std::lock_guard lock(mutex_);
   subscriptions_.erase(std::remove(subscriptions_.begin(), subscriptions_.end(), subscription),
                        subscriptions_.end());
+  update_counts();
+}
+
+void EventTap::update_counts() {
   subscribers_ = subscriptions_.size();
+  tcp_wanted_ = std::any_of(subscriptions_.begin(), subscriptions_.end(), [](const auto& s) {
+    return s->filter().kinds.empty() || s->filter().kinds.count("tcp");
+  });
 }
 
 void EventTap::publish(const TraceEvent& raw, const TraceEvent& masked) {

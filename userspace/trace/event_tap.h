@@ -58,6 +58,8 @@ class EventTap : public capture::RecordConsumer, public agent::TcpEventSink {
   std::shared_ptr<Subscription> subscribe(TraceFilter filter);
   void unsubscribe(const std::shared_ptr<Subscription>& subscription);
   bool has_subscribers() const { return subscribers_.load(std::memory_order_relaxed) != 0; }
+  // Some session wants TCP events: the kernel writes them only then.
+  bool wants_tcp_events() const { return tcp_wanted_.load(std::memory_order_relaxed); }
 
   void on_record(const capture::ConnectionInfo& conn, const protocols::Record& record) override;
   void on_tcp_event(const agent::TcpEvent& event) override;
@@ -68,7 +70,10 @@ class EventTap : public capture::RecordConsumer, public agent::TcpEventSink {
 
   proc::ProcessTable& table_;
   CommCache comms_;
+  void update_counts();  // with mutex_ held
+
   std::atomic<size_t> subscribers_{0};
+  std::atomic<bool> tcp_wanted_{false};
   std::mutex mutex_;
   std::vector<std::shared_ptr<Subscription>> subscriptions_;
 };

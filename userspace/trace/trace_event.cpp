@@ -40,7 +40,7 @@ std::string format_line(const TraceEvent& e) {
   std::snprintf(when, sizeof when, "%02d:%02d:%02d.%06llu", local.tm_hour, local.tm_min, local.tm_sec,
                 static_cast<unsigned long long>(e.time_ns % 1000000000ULL / 1000));
   std::string line = when;
-  line += ' ' + printable(e.service) + '/' + std::to_string(e.pid) + '/' + printable(e.comm);
+  line += ' ' + printable(e.service) + '/' + std::to_string(e.pid) + '/' + (e.comm.empty() ? std::string("-") : printable(e.comm));
   line += ' ' + (e.peer.empty() ? std::string("-") : e.peer);
   line += ' ' + upper(e.kind);
   if (!e.role.empty()) line += ' ' + e.role;

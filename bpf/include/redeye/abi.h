@@ -133,6 +133,29 @@ struct redeye_proc_event {
 	char args[REDEYE_ARGS_LEN];
 };
 
+/* ---- tcp.bpf.c: failure events for `redeye trace tcp` ------------------- */
+
+/* tcp_events ring: one record per failure, written only while
+ * tcp_events_on[0] is non-zero (a trace session wants TCP events). */
+enum redeye_tcp_event_kind {
+	REDEYE_TCP_CONNECT_FAILED = 1, /* reason: enum redeye_connfail_reason */
+	REDEYE_TCP_RESET_SENT = 2,
+	REDEYE_TCP_RESET_RECEIVED = 3,
+	REDEYE_TCP_RETRANSMIT = 4,
+};
+
+struct redeye_tcp_event {
+	__u64 timestamp_ns; /* CLOCK_MONOTONIC */
+	__u32 tgid;         /* the socket's owner, 0 when unknown */
+	__u8 kind;          /* enum redeye_tcp_event_kind */
+	__u8 reason;
+	__u16 family;       /* AF_INET / AF_INET6 */
+	__u16 local_port;
+	__u16 peer_port;
+	__u32 pad;
+	__u8 peer_addr[16]; /* IPv4 in the first 4 bytes */
+};
+
 /* ---- sockets.bpf.c: socket data capture -------------------------------- */
 
 /* Protocols known to the capture pipeline. Append-only. */
