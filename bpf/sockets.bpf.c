@@ -28,6 +28,8 @@ const volatile __u32 tail_bytes = 256;     /* <= REDEYE_TAIL_MAX */
 
 REDEYE_DEFINE_LOST_MAP()
 
+#include "redeye/tcp_owner.h"
+
 enum conn_state {
 	CONN_INFERRING = 0,
 	CONN_TRACED = 1,
@@ -57,6 +59,19 @@ struct {
 	__type(key, __u64);
 	__type(value, struct conn);
 } conns SEC(".maps");
+
+/*
+ * (tgid << 32 | fd) of fds found not to be TCP sockets (files, pipes, UDP,
+ * unix sockets): their reads and writes skip the walk from the fd table to
+ * the socket. Cleared when the fd is closed, dup'ed over, connected or
+ * accepted; LRU, so a process that never closes cannot fill it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u8);
+} not_tcp SEC(".maps");
 
 enum io_kind {
 	IO_READ, IO_WRITE, IO_READV, IO_WRITEV, IO_RECVMSG, IO_SENDMSG,
@@ -140,6 +155,8 @@ static __always_inline struct conn *open_conn(__u64 key, int fd, __u8 role)
 
 	if (!sk)
 		return NULL;
+	if (role != REDEYE_ROLE_UNKNOWN)
+		bpf_map_delete_elem(&not_tcp, &key); /* the fd number was reused without close() */
 	c.generation = bpf_ktime_get_ns();
 	c.role = role;
 	fill_peer(&c, sk);
@@ -210,12 +227,19 @@ static __always_inline void enter_io(int fd, const void *buf, __u32 kind, __u32 
 
 	if ((__u32)(id >> 32) == self_tgid)
 		return;
+	/* Files and pipes first: their calls should cost one lookup. */
+	if (bpf_map_lookup_elem(&not_tcp, &key))
+		return;
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c) {
+		static const __u8 one = 1;
+
 		/* sockets opened before the agent started are found here */
 		c = open_conn(key, fd, REDEYE_ROLE_UNKNOWN);
-		if (!c)
+		if (!c) {
+			bpf_map_update_elem(&not_tcp, &key, &one, BPF_ANY);
 			return;
+		}
 	}
 	if (in_ssl_call(id, key, c) || c->tls || c->state == CONN_IGNORED)
 		return;
@@ -449,8 +473,10 @@ static __always_inline void forget_fd(int fd)
 	__u32 zero = 0;
 	struct scratch *s;
 
-	if (!c)
+	if (!c) {
+		bpf_map_delete_elem(&not_tcp, &key);
 		return;
+	}
 	if (c->state == CONN_TRACED) {
 		s = bpf_map_lookup_elem(&scratch_buf, &zero);
 		if (s) {
@@ -472,8 +498,10 @@ static __always_inline void forget_fd(int fd)
 
 static __always_inline void accepted(long fd)
 {
-	if (fd >= 0)
-		open_conn(conn_key(current_tgid(), fd), fd, REDEYE_ROLE_SERVER);
+	if (fd < 0)
+		return;
+	open_conn(conn_key(current_tgid(), fd), fd, REDEYE_ROLE_SERVER);
+	tcp_owner_accepted(fd); /* for the tcp object's counters */
 }
 
 /*
@@ -483,8 +511,24 @@ static __always_inline void accepted(long fd)
  * takes milliseconds where three dozen took seconds.
  */
 
-SEC("raw_tp/sys_enter")
-int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
+/*
+ * A syscall argument. tp_btf programs read the trusted pt_regs directly;
+ * raw_tp programs (kernels whose BTF lacks the tracepoint) read it through
+ * a probe read, which costs a few tens of nanoseconds on every syscall.
+ */
+#define SYSCALL_ARG(btf, n, regs) \
+	((btf) ? PT_REGS_PARM##n##_SYSCALL(regs) : PT_REGS_PARM##n##_CORE_SYSCALL(regs))
+
+static __always_inline long syscall_nr_of(struct pt_regs *regs, const bool btf)
+{
+#if defined(__TARGET_ARCH_x86)
+	if (btf)
+		return regs->orig_ax;
+#endif
+	return bpf_syscall_nr(regs);
+}
+
+static __always_inline int handle_sys_enter(struct pt_regs *regs, long nr, const bool btf)
 {
 	int fd;
 	const void *buf;
@@ -498,13 +542,13 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
 	default:
 		return 0;
 	}
-	fd = (int)PT_REGS_PARM1_CORE_SYSCALL(regs);
+	fd = (int)SYSCALL_ARG(btf, 1, regs);
 	if (nr == NR_close) {
 		forget_fd(fd);
 		return 0;
 	}
 	if (nr == NR_dup2 || nr == NR_dup3) {
-		forget_fd((int)PT_REGS_PARM2_CORE_SYSCALL(regs));
+		forget_fd((int)SYSCALL_ARG(btf, 2, regs));
 		return 0;
 	}
 	if (nr == NR_connect) {
@@ -519,8 +563,8 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
 		bpf_map_update_elem(&in_flight, &id, &a, BPF_ANY);
 		return 0;
 	}
-	buf = (const void *)PT_REGS_PARM2_CORE_SYSCALL(regs);
-	count = (__u32)PT_REGS_PARM3_CORE_SYSCALL(regs);
+	buf = (const void *)SYSCALL_ARG(btf, 2, regs);
+	count = (__u32)SYSCALL_ARG(btf, 3, regs);
 	switch (nr) {
 	case NR_read: case NR_recvfrom:
 		enter_io(fd, buf, IO_READ, 0);
@@ -553,10 +597,9 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
 	return 0;
 }
 
-SEC("raw_tp/sys_exit")
-int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
+static __always_inline int handle_sys_exit(struct pt_regs *regs, long ret, const bool btf)
 {
-	long nr = bpf_syscall_nr(regs);
+	long nr = syscall_nr_of(regs, btf);
 
 	switch (nr) {
 	case NR_accept: case NR_accept4:
@@ -570,6 +613,30 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	default:
 		return 0;
 	}
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter_btf, struct pt_regs *regs, long nr)
+{
+	return handle_sys_enter(regs, nr, true);
+}
+
+SEC("raw_tp/sys_enter")
+int BPF_PROG(sys_enter_raw, struct pt_regs *regs, long nr)
+{
+	return handle_sys_enter(regs, nr, false);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit_btf, struct pt_regs *regs, long ret)
+{
+	return handle_sys_exit(regs, ret, true);
+}
+
+SEC("raw_tp/sys_exit")
+int BPF_PROG(sys_exit_raw, struct pt_regs *regs, long ret)
+{
+	return handle_sys_exit(regs, ret, false);
 }
 
 static __always_inline void ssl_enter(void *ssl, const void *buf, __u32 dir, void *size_out, __u32 ex)

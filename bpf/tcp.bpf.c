@@ -7,11 +7,11 @@
  * task the interrupt landed on. Every socket is therefore given an owner
  * while we are still in its process's context (connect() puts it in
  * SYN_SENT, listen() in LISTEN, accept() returns it), and softirq events are
- * attributed through sk_owner.
+ * attributed through sk_owner (redeye/tcp_owner.h); accepted sockets get
+ * their owner from the sockets object's sys_exit program.
  */
 #include "redeye/bpf_common.h"
 #include "redeye/fd_socket.h"
-#include "redeye/syscalls.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -26,35 +26,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 REDEYE_DEFINE_LOST_MAP()
 
-/* Kernel-private socket state; not part of the ABI. */
-struct sk_info {
-	__u32 tgid;     /* owner; 0 while an accepted child is not yet accepted */
-	__u8 direction; /* enum redeye_tcp_direction */
-	__u8 counted;   /* opened[] was incremented for the owner */
-	__u8 ended;     /* left ESTABLISHED before it had an owner */
-	__u8 reset_unowned; /* a reset arrived before accept() gave an owner */
-	__u64 start_ns; /* entered ESTABLISHED */
-	__u64 end_ns;   /* left ESTABLISHED (only while !counted) */
-};
-
-/* struct sock * -> owner. LRU so that sockets whose destruction we missed
- * cannot fill it; sized for 64k concurrent sockets on the node. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, struct sk_info);
-} sk_owner SEC(".maps");
-
-/* tgid -> counters; tgid 0 collects events on sockets with no known owner
- * (opened before the agent started). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u32);
-	__type(value, struct redeye_tcp_stats);
-} tcp_stats SEC(".maps");
+#include "redeye/tcp_owner.h"
 
 /* enum skb_drop_reason -> packets. The enum has ~130 values today. */
 struct {
@@ -79,28 +51,7 @@ struct {
 	__type(value, __u32);
 } tcp_events_on SEC(".maps");
 
-static const struct redeye_tcp_stats zero_stats;
 static const __u64 zero_u64;
-
-static __always_inline struct redeye_tcp_stats *stats_for(__u32 tgid)
-{
-	return LOOKUP_OR_INIT(&tcp_stats, &tgid, &zero_stats, count_lost);
-}
-
-static __always_inline struct sk_info *owner_of(const void *sk)
-{
-	__u64 key = (__u64)sk;
-
-	return bpf_map_lookup_elem(&sk_owner, &key);
-}
-
-static __always_inline void set_owner(const void *sk, struct sk_info *info)
-{
-	__u64 key = (__u64)sk;
-
-	if (bpf_map_update_elem(&sk_owner, &key, info, BPF_ANY))
-		count_lost(REDEYE_LOST_MAP_FULL);
-}
 
 static __always_inline __u32 connect_fail_reason(int err)
 {
@@ -145,17 +96,6 @@ static __always_inline void emit_tcp_event(const void *skp, __u32 tgid, __u8 kin
 	else
 		bpf_core_read(e->peer_addr, 16, &sk->__sk_common.skc_v6_daddr);
 	bpf_ringbuf_submit(e, 0);
-}
-
-static __always_inline void count_close(struct sk_info *info, __u64 end_ns)
-{
-	struct redeye_tcp_stats *s = stats_for(info->tgid);
-	__u32 dir = info->direction & 1;
-
-	if (!s)
-		return;
-	__sync_fetch_and_add(&s->closed[dir], 1);
-	hist_add_duration(&s->duration[dir], end_ns - info->start_ns);
 }
 
 /* inet_sock_set_state(const struct sock *sk, int oldstate, int newstate) */
@@ -228,55 +168,6 @@ static __always_inline int on_set_state(unsigned long long *ctx)
 			emit_tcp_event(sk, info->tgid, REDEYE_TCP_CONNECT_FAILED, r);
 		}
 	}
-	return 0;
-}
-
-static __always_inline void on_accepted(long fd)
-{
-	struct sock *sk = tcp_sock_of_fd(fd);
-	struct sk_info *info, fresh = {};
-	struct redeye_tcp_stats *s;
-
-	if (!sk)
-		return;
-	info = owner_of(sk);
-	if (!info) {
-		/* established before the agent attached */
-		fresh.direction = REDEYE_DIR_INBOUND;
-		fresh.start_ns = bpf_ktime_get_ns();
-		set_owner(sk, &fresh);
-		info = owner_of(sk);
-		if (!info)
-			return;
-	}
-	if (info->counted || info->ended == 2)
-		return;
-	info->tgid = current_tgid();
-	info->direction = REDEYE_DIR_INBOUND;
-	s = stats_for(info->tgid);
-	if (!s)
-		return;
-	__sync_fetch_and_add(&s->opened[REDEYE_DIR_INBOUND], 1);
-	if (info->reset_unowned) {
-		__sync_fetch_and_add(&s->resets_received, 1);
-		info->reset_unowned = 0;
-	}
-	if (info->ended == 1) {
-		/* the peer finished before the server got round to accept() */
-		count_close(info, info->end_ns);
-		info->ended = 2;
-	} else {
-		info->counted = 1;
-	}
-}
-
-/* sys_exit(struct pt_regs *regs, long ret): only accept and accept4 matter */
-static __always_inline int on_sys_exit(unsigned long long *ctx)
-{
-	long nr = bpf_syscall_nr((struct pt_regs *)ctx[0]);
-
-	if (nr == NR_accept4 || nr == NR_accept)
-		on_accepted((long)ctx[1]);
 	return 0;
 }
 
@@ -421,7 +312,6 @@ static __always_inline int on_kfree_skb(unsigned long long *ctx)
 }
 
 REDEYE_TP_TWINS(inet_sock_set_state, on_set_state)
-REDEYE_TP_TWINS(sys_exit, on_sys_exit)
 REDEYE_TP_TWINS(tcp_retransmit_skb, on_retransmit)
 REDEYE_TP_TWINS(tcp_retransmit_synack, on_retransmit_synack)
 REDEYE_TP_TWINS(tcp_send_reset, on_send_reset)

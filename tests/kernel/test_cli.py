@@ -16,7 +16,7 @@ from harness import Agent
 PROBES = [
     "sched:sched_wakeup", "sched:sched_wakeup_new", "sched:sched_switch", "sched:sched_process_exit",
     "block:block_rq_issue", "block:block_rq_complete", "block:block_bio_queue",
-    "tcp:inet_sock_set_state", "tcp:sys_exit", "tcp:tcp_retransmit_skb",
+    "tcp:inet_sock_set_state", "tcp:tcp_retransmit_skb",
     "tcp:tcp_retransmit_synack", "tcp:tcp_send_reset", "tcp:tcp_receive_reset", "tcp:tcp_destroy_sock",
     "tcp:kfree_skb", "proc:sched_process_exec", "proc:sched_process_exit", "proc:mark_victim",
 ] + [

@@ -9,6 +9,7 @@
 #include "sched.skel.h"
 #include "sockets.skel.h"
 #include "tcp.skel.h"
+#include "util/log.h"
 
 namespace redeye::bpf {
 
@@ -33,11 +34,24 @@ ProbeSet::ProbeSet(const ProbeSettings& settings)
       sockets_(std::make_unique<LoadedObject>(
           "sockets",
           skeleton_ops<sockets_bpf>(sockets_bpf__open, sockets_bpf__destroy,
-                                    [settings](sockets_bpf* s) {
+                                    [this, settings](sockets_bpf* s) {
                                       s->rodata->capture_bytes = settings.capture_bytes;
                                       s->rodata->self_tgid = static_cast<uint32_t>(getpid());
+                                      share_tcp_owner_maps(s);
                                     }),
           refused(settings, "sockets"))) {}
+
+void ProbeSet::share_tcp_owner_maps(sockets_bpf* sockets) const {
+  // The sockets object gives accepted sockets their owner in the tcp
+  // object's maps (bpf/include/redeye/tcp_owner.h). Without a loaded tcp
+  // object it keeps maps of its own that nobody reads.
+  if (!tcp_ || !tcp_->loaded()) return;
+  for (auto [name, map] : {std::pair{"sk_owner", sockets->maps.sk_owner}, std::pair{"tcp_stats", sockets->maps.tcp_stats}}) {
+    const int fd = tcp_->map_fd(name);
+    if (fd >= 0 && bpf_map__reuse_fd(map, fd) != 0)
+      log_warn("sockets: cannot share the tcp object's map ", name, "; accepted connections go unowned");
+  }
+}
 
 std::vector<const LoadedObject*> ProbeSet::all() const {
   return {sched_.get(), block_.get(), tcp_.get(), proc_.get(), sockets_.get()};

@@ -9,6 +9,8 @@
 
 #include "bpf/loaded_object.h"
 
+struct sockets_bpf;
+
 namespace redeye::bpf {
 
 // Settings written into the programs' rodata before load.
@@ -36,6 +38,11 @@ class ProbeSet {
   bool any_attached() const;
 
  private:
+  // Before the sockets object loads: it writes accept() owners into the tcp
+  // object's sk_owner and tcp_stats (bpf/include/redeye/tcp_owner.h).
+  void share_tcp_owner_maps(sockets_bpf* sockets) const;
+
+  // Declaration order is construction order: tcp before sockets.
   std::unique_ptr<LoadedObject> sched_, block_, tcp_, proc_, sockets_;
 };
 

@@ -44,7 +44,7 @@ size_t ExitedProcessSweeper::sweep() {
   }
   size_t deleted = 0;
   // conns and in_flight, ssl_calls: keyed tgid << 32 | fd, or pid_tgid.
-  for (const char* name : {"conns", "in_flight", "ssl_calls"})
+  for (const char* name : {"conns", "not_tcp", "in_flight", "ssl_calls"})
     deleted += delete_owned_by<false>(sockets_.map(name), exited_);
   // ssl_conn: SSL object -> conn key, whose upper half is the tgid.
   deleted += delete_owned_by<true>(sockets_.map("ssl_conn"), exited_);
