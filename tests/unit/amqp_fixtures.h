@@ -138,6 +138,9 @@ inline std::string basic_nack(uint16_t ch, uint64_t delivery_tag, bool multiple,
   return method(ch, 60, 120, be64(delivery_tag) + octet((multiple ? 1 : 0) | (requeue ? 2 : 0)));
 }
 
+inline std::string basic_recover(uint16_t ch, bool requeue) { return method(ch, 60, 110, octet(requeue ? 1 : 0)); }
+inline std::string basic_recover_ok(uint16_t ch) { return method(ch, 60, 111); }
+
 // confirm
 inline std::string confirm_select(uint16_t ch) { return method(ch, 85, 10, octet(0)); }
 inline std::string confirm_select_ok(uint16_t ch) { return method(ch, 85, 11); }

@@ -145,6 +145,19 @@ TEST_F(AmqpExchange, MultipleAckSettlesEveryTagUpToItsOwnAndZeroMeansAll) {
   EXPECT_EQ(parser().stitcher().unacked(1), 0u);
 }
 
+TEST_F(AmqpExchange, RecoverGivesEveryDeliveryBack) {
+  open(Role::Client);
+  handshake();
+  client(basic_consume(1, "q", "c"), {20, 21});
+  broker(basic_consume_ok(1, "c") + delivery(1, "c", 1, "m") + delivery(1, "c", 2, "m"), {22, 23});
+  sink.records.clear();
+  client(basic_recover(1, true), {30, 31});
+  broker(basic_recover_ok(1) + delivery(1, "c", 3, "m"), {32, 33});
+  EXPECT_EQ(lines(), (Lines{"unsettled q=q in-flight n=2", "deliver q=q in-flight"}));
+  EXPECT_EQ(parser().stitcher().unacked(1), 1u);
+  EXPECT_EQ(stats().deliveries_inferred, 0u);
+}
+
 TEST_F(AmqpExchange, BrokerNamedConsumerTagAndNoAckConsumer) {
   open(Role::Client);
   handshake();

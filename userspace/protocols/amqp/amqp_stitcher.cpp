@@ -199,6 +199,10 @@ void AmqpStitcher::on_client_method(Channel& ch, uint16_t, const Method& m, uint
     case method::kBasicReject:
       settle(ch, m, "reject", time_ns);
       break;
+    case method::kBasicRecover:
+    case method::kBasicRecoverAsync:
+      release_unacked(ch, time_ns);
+      break;
     case method::kConfirmSelect:
       if (!ch.confirm_mode) {
         ch.confirm_mode = true;
@@ -410,10 +414,7 @@ void AmqpStitcher::closed(AmqpEvent event, Sender sender, uint16_t reply_code, u
   emit(make(std::move(d), time_ns, time_ns));
 }
 
-void AmqpStitcher::drop_channel(Channel& ch, uint64_t time_ns) {
-  flush_content(ch, Sender::Client);
-  flush_content(ch, Sender::Broker);
-  // The broker requeues what was in flight: it leaves the gauge.
+void AmqpStitcher::release_unacked(Channel& ch, uint64_t time_ns) {
   std::map<std::string, uint64_t> in_flight;
   for (const auto& [tag, delivery] : ch.unacked)
     if (delivery.in_flight) ++in_flight[delivery.queue];
@@ -424,6 +425,14 @@ void AmqpStitcher::drop_channel(Channel& ch, uint64_t time_ns) {
     d.count = n;
     emit(make(std::move(d), time_ns, time_ns));
   }
+  ch.unacked.clear();
+}
+
+void AmqpStitcher::drop_channel(Channel& ch, uint64_t time_ns) {
+  flush_content(ch, Sender::Client);
+  flush_content(ch, Sender::Broker);
+  // The broker requeues what was in flight: it leaves the gauge.
+  release_unacked(ch, time_ns);
   std::vector<std::string> tags;
   for (const auto& [tag, consumer] : ch.consumers) tags.push_back(tag);
   for (const auto& tag : tags) remove_consumer(ch, tag, time_ns);

@@ -133,6 +133,9 @@ class AmqpStitcher {
   void add_consumer(Channel& ch, const std::string& tag, Consumer consumer, uint64_t time_ns);
   void remove_consumer(Channel& ch, std::string_view tag, uint64_t time_ns);
   void closed(AmqpEvent event, Sender sender, uint16_t reply_code, uint64_t time_ns);
+  // Deliveries awaiting settlement are given back to the broker (channel
+  // closed, basic.recover): they leave the in-flight count.
+  void release_unacked(Channel& ch, uint64_t time_ns);
   // Lets go of a channel's state: in-flight deliveries and consumers end.
   void drop_channel(Channel& ch, uint64_t time_ns);
   void drop_all(uint64_t time_ns);
