@@ -4,6 +4,7 @@
 #include <bpf/bpf.h>
 #include <time.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -162,6 +163,7 @@ struct AgentCore::Parts {
                                           protocols::ProtocolOptions{options.http.source_header});
     tls.attach_new(capture::find_libssl());
     poller.add(probes.tcp().map_fd("tcp_events"), [this](const void* data, size_t size) { on_tcp_event(data, size); });
+    tap.set_tcp_switch([fd = probes.tcp().map_fd("tcp_events_on")](bool on) { switch_tcp_events(fd, on); });
     return poller.add(probes.sockets().map_fd("data_events"),
                       [this](const void* data, size_t size) { connections.on_event(data, size); });
   }
@@ -174,12 +176,10 @@ struct AgentCore::Parts {
   }
 
   // The kernel writes TCP events only while a trace session wants them.
-  void switch_tcp_events() {
-    const bool wanted = tap.wants_tcp_events();
-    if (wanted == tcp_events_on) return;
-    const int fd = probes.tcp().map_fd("tcp_events_on");
-    const uint32_t key = 0, value = wanted ? 1 : 0;
-    if (fd >= 0 && bpf_map_update_elem(fd, &key, &value, BPF_ANY) == 0) tcp_events_on = wanted;
+  static void switch_tcp_events(int map_fd, bool on) {
+    const uint32_t key = 0, value = on ? 1 : 0;
+    if (map_fd >= 0 && bpf_map_update_elem(map_fd, &key, &value, BPF_ANY) != 0)
+      log_warn("cannot switch TCP trace events ", on ? "on" : "off", ": ", std::strerror(errno));
   }
 
   cli::RunOptions options;
@@ -202,7 +202,6 @@ struct AgentCore::Parts {
   capture::ConnectionTable connections;
   capture::TlsAttacher tls;
   bool data_ring_added;
-  bool tcp_events_on = false;
   // A process's last data events sit in another ring than its exit event
   // and may be read after it: its connections end once both rings are read.
   std::vector<uint32_t> exited;
@@ -239,7 +238,6 @@ void AgentCore::step() {
   p.poller.poll(kPollMs);
   for (uint32_t tgid : p.exited) p.connections.on_process_exit(tgid);
   p.exited.clear();
-  p.switch_tcp_events();
   const auto now = Clock::now();
   if (now >= p.next_proc) {
     p.table.scan();

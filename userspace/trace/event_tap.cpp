@@ -118,9 +118,10 @@ void EventTap::unsubscribe(const std::shared_ptr<Subscription>& subscription) {
 
 void EventTap::update_counts() {
   subscribers_ = subscriptions_.size();
-  tcp_wanted_ = std::any_of(subscriptions_.begin(), subscriptions_.end(), [](const auto& s) {
+  const bool wanted = std::any_of(subscriptions_.begin(), subscriptions_.end(), [](const auto& s) {
     return s->filter().kinds.empty() || s->filter().kinds.count("tcp");
   });
+  if (wanted != tcp_wanted_.exchange(wanted) && tcp_switch_) tcp_switch_(wanted);
 }
 
 void EventTap::publish(const TraceEvent& raw, const TraceEvent& masked) {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -60,6 +61,9 @@ class EventTap : public capture::RecordConsumer, public agent::TcpEventSink {
   bool has_subscribers() const { return subscribers_.load(std::memory_order_relaxed) != 0; }
   // Some session wants TCP events: the kernel writes them only then.
   bool wants_tcp_events() const { return tcp_wanted_.load(std::memory_order_relaxed); }
+  // Called (from the subscribing thread) when that changes, before
+  // subscribe() returns: a session sees the events that follow it.
+  void set_tcp_switch(std::function<void(bool)> on_change) { tcp_switch_ = std::move(on_change); }
 
   void on_record(const capture::ConnectionInfo& conn, const protocols::Record& record) override;
   void on_tcp_event(const agent::TcpEvent& event) override;
@@ -74,6 +78,7 @@ class EventTap : public capture::RecordConsumer, public agent::TcpEventSink {
 
   std::atomic<size_t> subscribers_{0};
   std::atomic<bool> tcp_wanted_{false};
+  std::function<void(bool)> tcp_switch_;
   std::mutex mutex_;
   std::vector<std::shared_ptr<Subscription>> subscriptions_;
 };
