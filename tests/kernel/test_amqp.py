@@ -81,6 +81,9 @@ class AmqpRed(unittest.TestCase):
         n = len(bodies)
         queue = "redeye-counts"
         truth_before = self.rabbit.prometheus()
+        # The broker's default exchange takes the other tests' publishes too.
+        broker_sent = dict(service_name="amqpbroker", messaging_destination_name="amq.default")
+        broker_sent_before = self.agent.metrics().value("messaging_client_sent_messages_total", **broker_sent)
         client("publish", self.rabbit.port, queue, *bodies, tag="amqppub")
         client("consume", self.rabbit.port, queue, n, 10, tag="amqpcons")
         truth_after = self.rabbit.prometheus()
@@ -123,8 +126,7 @@ class AmqpRed(unittest.TestCase):
         # The broker process sees the same frames the other way round.
         b = dict(service_name="amqpbroker")
         at_broker = {
-            "sent": m.value("messaging_client_sent_messages_total", messaging_destination_name="amq.default",
-                            **b),
+            "sent": m.value("messaging_client_sent_messages_total", **broker_sent) - broker_sent_before,
             "delivered": m.value("messaging_client_consumed_messages_total", messaging_source_name=queue, **b),
             "acked": m.value(settled, messaging_source_name=queue, outcome="ack", **b),
             "rejected": m.value(settled, messaging_source_name=queue, outcome="reject", **b),
@@ -167,6 +169,36 @@ class AmqpRed(unittest.TestCase):
         holder.wait(30)
         self.wait_value("messaging_client_unacked_messages", 0, "in flight after the close", **labels)
         self.wait_value("messaging_client_consumers", 0, "consumer gone", **labels)
+
+    def test_connection_older_than_the_agent(self):
+        n = 12
+        queue = "redeye-late"
+        late = start_client(self, "late", self.rabbit.port, queue, n, tag="amqplate")
+        self.assertEqual(harness.wait_line(late, "ready", timeout=30), "ready")
+        # A second agent that starts after the connection exists: the kernel
+        # tells AMQP from the frames alone and the parser learns the roles.
+        with Agent(*rule("amqplate", "amqplate")) as agent:
+            late.stdin.write("go\n")
+            late.stdin.flush()
+            self.assertEqual(late.wait(30), 0, late.stderr.read())
+            labels = dict(service_name="amqplate")
+            try:
+                m = agent.wait_for(lambda m: m.value("messaging_client_settled_messages_total", **labels) == n,
+                                   what="acks on the old connection")
+            except AssertionError:
+                self.fail(f"settled {agent.metrics().value('messaging_client_settled_messages_total', **labels)}")
+            m = agent.settle()
+            figures = {
+                "sent": m.value("messaging_client_sent_messages_total", messaging_destination_name="amq.default",
+                                **labels),
+                "got": m.value("messaging_client_consumed_messages_total", messaging_source_name=queue,
+                               operation="get", **labels),
+                "acked": m.value("messaging_client_settled_messages_total", messaging_source_name=queue,
+                                 outcome="ack", **labels),
+                "unacked": m.value("messaging_client_unacked_messages", messaging_source_name=queue, **labels),
+            }
+            print(f"\nold connection: {figures}", file=sys.stderr)
+            self.assertEqual(figures, {"sent": n, "got": n, "acked": n, "unacked": 0})
 
     def test_missing_exchange_and_forced_close(self):
         client("missing", self.rabbit.port, tag="amqpmissing")

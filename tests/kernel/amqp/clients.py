@@ -10,6 +10,9 @@
   hold PORT QUEUE PREFETCH       consume and never ack; prints "held N" at PREFETCH
                                  deliveries, then waits for stdin to close
   missing PORT                   publish to an exchange that does not exist
+  late PORT QUEUE N              connect and declare, print "ready", wait for a line
+                                 on stdin, then publish N and fetch them with basic.get
+                                 and ack (a connection older than the agent)
   idle PORT                      print the local port, wait until the broker
                                  closes the connection (at most 60 s)
 
@@ -105,6 +108,26 @@ def missing(port):
     sys.exit("the channel was not closed")
 
 
+def late(port, queue, n):
+    conn = connect(port)
+    ch = conn.channel()
+    ch.queue_declare(queue)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    for i in range(int(n)):
+        ch.basic_publish("", queue, f"l{i}".encode())
+    got = 0
+    deadline = time.monotonic() + 30
+    while got < int(n) and time.monotonic() < deadline:
+        method, props, body = ch.basic_get(queue)
+        if method:
+            ch.basic_ack(method.delivery_tag)
+            got += 1
+    conn.close()
+    if got != int(n):
+        sys.exit(f"got {got} of {n}")
+
+
 def idle(port):
     conn = connect(port)
     sock = conn._impl._transport._sock
@@ -122,4 +145,4 @@ def idle(port):
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("tag=")]
     {"publish": publish, "trickle": trickle, "consume": consume, "hold": hold, "missing": missing,
-     "idle": idle}[args[0]](*args[1:])
+     "late": late, "idle": idle}[args[0]](*args[1:])
