@@ -252,6 +252,7 @@ TEST_F(MysqlExchange, HandshakeThenSelectWithThreeRowsBothRolesAndBothEofStyles)
       ASSERT_EQ(sink.records.size(), 1u);
       const Record& r = sink.records[0];
       expect_sql(r, "SELECT", "users");
+      EXPECT_EQ(r.sql->statement, "SELECT id, name FROM users WHERE id <= 3");
       EXPECT_EQ(r.role, role);
       // A server's request starts when its read returned, a client's when its write began.
       EXPECT_EQ(r.request_ns, role == Role::Server ? 1010u : 1000u);
@@ -319,6 +320,8 @@ TEST_F(MysqlExchange, PrepareThreeExecutesWithBinaryRowsAndClose) {
                {1000 * i + 500, 1000 * i + 505});
       ASSERT_EQ(sink.records.size(), 1 + i);
       expect_sql(sink.records[i], "SELECT", "users");
+      // an execute shows its prepared statement's text
+      EXPECT_EQ(sink.records[i].sql->statement, "SELECT id, name FROM users WHERE id = ?");
       EXPECT_EQ(sink.records[i].request_ns, 1000 * i);
       EXPECT_EQ(sink.records[i].response_ns, 1000 * i + 505);
     }

@@ -206,6 +206,7 @@ TEST_F(PgExchange, StartupWithSslRefusedThenSelectOfThreeRows) {
   EXPECT_EQ(r.sql->operation, "SELECT");
   EXPECT_EQ(r.sql->collection, "public.users");
   EXPECT_EQ(r.sql->error_type, "");
+  EXPECT_EQ(r.sql->statement, "SELECT id, name FROM public.users WHERE active");  // for trace only
 
   EXPECT_EQ(stats().startup_messages, 1u);
   EXPECT_EQ(stats().encryption_requests, 1u);
