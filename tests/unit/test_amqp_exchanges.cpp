@@ -317,6 +317,27 @@ TEST_F(AmqpExchange, DeliveriesLostInCaptureAreRecoveredFromTags) {
   EXPECT_EQ(parser().stitcher().unacked(1), 0u);
 }
 
+TEST_F(AmqpExchange, ReadsCutAcrossFramesResynchroniseWithoutInventingDeliveries) {
+  open(Role::Client);
+  handshake();
+  client(basic_consume(1, "jobs", "c"), {20, 21});
+  broker(basic_consume_ok(1, "c"), {22, 23});
+  std::string stream;
+  for (uint64_t t = 1; t <= 20; ++t) stream += delivery(1, "c", t, std::string(30, static_cast<char>(t)));
+  // Reads of 150 bytes that do not follow frames; every third one is
+  // captured only in part.
+  for (size_t at = 0, i = 0; at < stream.size(); at += 150, ++i) {
+    const std::string read = stream.substr(at, 150);
+    broker(i % 3 == 1 ? read.substr(0, 40) : read, {100 + i, 101 + i}, read.size());
+  }
+  EXPECT_GT(stats().deliveries_inferred, 0u);
+  uint64_t delivered = 0;
+  for (const Record& r : sink.records)
+    if (r.amqp->event == AmqpEvent::Delivered) delivered += r.amqp->count;
+  EXPECT_EQ(delivered, 20u);
+  EXPECT_EQ(parser().stitcher().unacked(1), 20u);
+}
+
 TEST_F(AmqpExchange, UnknownRoleLearnedFromPublishAndDeliver) {
   open(Role::Unknown);
   // mid-connection: an ack (either end sends it) tells nothing

@@ -242,6 +242,10 @@ TEST(AmqpFrames, FindFrameStartSkipsNoise) {
   broken.back() = 'x';
   EXPECT_EQ(find_frame_start(broken + heartbeat()), broken.size());
   EXPECT_EQ(find_frame_start("hello world"), std::string_view::npos);
+  // A frame cut before its end is not taken: the next whole one is.
+  const std::string deliver = basic_deliver(1, "c", 7, "", "k");
+  EXPECT_EQ(find_frame_start(deliver.substr(0, deliver.size() - 1)), std::string_view::npos);
+  EXPECT_EQ(find_frame_start(body(1, "abc").substr(3) + deliver), 8u);
 }
 
 }  // namespace

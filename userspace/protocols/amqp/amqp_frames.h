@@ -121,7 +121,7 @@ struct ContentHeader {
 Decode decode_content_header(std::string_view payload, uint32_t size, ContentHeader& out);
 
 // Offset of the first plausible frame (or protocol header) in `bytes`, or
-// npos. A candidate whose frame end lies within the bytes must have it.
+// npos. A frame is plausible only whole, its frame end in place.
 size_t find_frame_start(std::string_view bytes);
 
 }  // namespace redeye::protocols::amqp

@@ -47,7 +47,7 @@ struct AmqpLimits {
   size_t max_unconfirmed_per_channel = 8192; // publishes awaiting confirmation
   size_t max_pending_gets = 16;              // basic.get awaiting get-ok/get-empty
   // A delivery tag further ahead than this is not taken as lost deliveries.
-  uint64_t max_inferred_deliveries = 1u << 20;
+  uint64_t max_inferred_deliveries = 65536;
 };
 
 struct AmqpStats {
