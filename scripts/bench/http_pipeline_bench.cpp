@@ -39,6 +39,31 @@ constexpr std::string_view kResponse =
     "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Mon, 06 Jan 2025 10:00:00 GMT\r\n"
     "Content-Type: application/octet-stream\r\nContent-Length: 6\r\nConnection: keep-alive\r\n\r\nhello\n";
 
+struct Exchange {
+  std::string_view request;
+  std::string_view response;
+};
+
+// For --dump: methods, statuses, routes, hosts, bodies and framings that
+// the metrics tell apart, so that two builds' outputs are compared on more
+// than one series.
+constexpr Exchange kMix[] = {
+    {kRequest, kResponse},
+    {"POST /api/orders/12345 HTTP/1.1\r\nHost: Shop.Example:8080\r\nContent-Type: application/json\r\n"
+     "Content-Length: 13\r\n\r\n{\"qty\": 1234}",
+     "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}"},
+    {"GET /static/app.3f9a2b1c.js?v=1 HTTP/1.1\r\nHost: cdn\r\nConnection: keep-alive\r\n\r\n",
+     "HTTP/1.1 304 Not Modified\r\n\r\n"},
+    {"PUT /bucket/key.bin HTTP/1.1\r\nHost: s3.amazonaws.com\r\nx-amz-content-sha256: abc\r\n"
+     "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"},
+    {"DELETE /users/550e8400-e29b-41d4-a716-446655440000 HTTP/1.0\r\n\r\n",
+     "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n\r\noops!"},
+    {"HEAD /health HTTP/1.1\r\nhost: X\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"},
+    {"PATCH /a/b/c/ HTTP/1.1\r\nHost: api\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+     "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"},
+};
+
 // One side of the exchange: a connection of process `tgid` seen from its end.
 class Side {
  public:
@@ -118,11 +143,28 @@ int main(int argc, char** argv) {
   const auto start = std::chrono::steady_clock::now();
   for (long r = 0; r < requests; ++r) {
     const size_t c = static_cast<size_t>(r % conn_count);
-    clients[c].message(connections, true, kRequest, now_ns);
-    servers[c].message(connections, false, kRequest, now_ns + 10000);
-    servers[c].message(connections, true, kResponse, now_ns + 50000);
-    clients[c].message(connections, false, kResponse, now_ns + 60000);
-    now_ns += 100000;
+    if (!dump) {
+      clients[c].message(connections, true, kRequest, now_ns);
+      servers[c].message(connections, false, kRequest, now_ns + 10000);
+      servers[c].message(connections, true, kResponse, now_ns + 50000);
+      clients[c].message(connections, false, kResponse, now_ns + 60000);
+      now_ns += 100000;
+      continue;
+    }
+    const Exchange& e = kMix[static_cast<size_t>(r) % std::size(kMix)];
+    // durations over several buckets; every 5th request's head in two reads
+    const uint64_t served_ns = 20000 + static_cast<uint64_t>(r % 11) * 700000;
+    clients[c].message(connections, true, e.request, now_ns);
+    if (r % 5 == 0) {
+      const size_t half = e.request.size() / 2;
+      servers[c].message(connections, false, e.request.substr(0, half), now_ns + 10000);
+      servers[c].message(connections, false, e.request.substr(half), now_ns + 15000);
+    } else {
+      servers[c].message(connections, false, e.request, now_ns + 10000);
+    }
+    servers[c].message(connections, true, e.response, now_ns + served_ns);
+    clients[c].message(connections, false, e.response, now_ns + served_ns + 10000);
+    now_ns += served_ns + 100000;
   }
   const auto elapsed = std::chrono::steady_clock::now() - start;
   const double ns = std::chrono::duration<double, std::nano>(elapsed).count();

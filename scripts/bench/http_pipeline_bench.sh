@@ -37,7 +37,7 @@ if [ ! -x "$bin" ] || [ "$lib" -nt "$bin" ] || [ "$here/http_pipeline_bench.cpp"
 fi
 
 if [ "$dump" = 1 ]; then
-  "$bin" 1000 8 --dump
+  "$bin" 7000 8 --dump
   exit 0
 fi
 "$bin" "$requests"

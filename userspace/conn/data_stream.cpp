@@ -52,6 +52,11 @@ void DataStream::append(uint64_t position, uint64_t message_size, std::string_vi
   next_position_ = end;
   last_time_ = time;
   timed_.push_back({position, time});
+  // Nothing buffered: every byte parsed from here on came with this message,
+  // so the times of earlier ones are not needed (and time_at asks one).
+  if (buffer_.empty()) {
+    while (timed_.size() > 1) timed_.pop_front();
+  }
 
   // A body skip left over from an earlier message eats the head of this one,
   // captured or not.
@@ -209,6 +214,8 @@ void DataStream::drop_buffer_over_cap() {
 }
 
 MessageTime DataStream::time_at(uint64_t position) const {
+  // Whole frames per message (the common case) leave one message to ask.
+  if (timed_.size() == 1) return timed_.front().time;
   // The last message starting at or before the position holds it.
   const auto after = std::upper_bound(
       timed_.begin(), timed_.end(), position,

@@ -12,12 +12,12 @@ constexpr std::string_view kMethodStarts[] = {"GET ",   "HEAD ",    "POST ",    
                                               "PATCH ", "OPTIONS ", "CONNECT ", "TRACE "};
 static_assert(std::size(kMethodStarts) == std::size(kMethods));
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+constexpr char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 // tchar of RFC 9110 5.6.2: the characters a header name is made of.
-bool is_token_char(char c) {
+constexpr bool token_char(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c)) return true;
   switch (c) {
     case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
@@ -27,6 +27,22 @@ bool is_token_char(char c) {
       return false;
   }
 }
+
+// Per byte, every header name byte of every message: tables instead of branches.
+struct ByteTables {
+  bool token[256] = {};
+  char lower[256] = {};
+  constexpr ByteTables() {
+    for (int i = 0; i < 256; ++i) {
+      const char c = static_cast<char>(i);
+      token[i] = token_char(c);
+      lower[i] = ascii_lower(c);
+    }
+  }
+};
+constexpr ByteTables kBytes;
+
+bool is_token_char(char c) { return kBytes.token[static_cast<unsigned char>(c)]; }
 
 int hex_value(char c) {
   if (is_digit(c)) return c - '0';
@@ -142,17 +158,18 @@ void for_each_list_element(std::string_view list, F&& f) {
 
 // One "name: value" line of the head.
 bool parse_field(std::string_view line, std::string_view source_header, Head& head) {
-  const size_t colon = line.find(':');
-  if (colon == 0 || colon == std::string_view::npos) return false;
+  // The name is token characters up to the colon (':' is not one of them).
+  size_t colon = 0;
+  while (colon < line.size() && is_token_char(line[colon])) ++colon;
+  if (colon == 0 || colon == line.size() || line[colon] != ':') return false;
   const std::string_view name = line.substr(0, colon);
-  if (!std::all_of(name.begin(), name.end(), is_token_char)) return false;
   const std::string_view value = trim_ows(line.substr(colon + 1));
 
   if (!source_header.empty() && iequals(name, source_header) && !head.has_source) {
     head.has_source = true;
     head.source = value;
   }
-  if (name.size() > 6 && istarts_with(name, "x-amz-")) {
+  if (name.size() > 6 && (name[0] == 'x' || name[0] == 'X') && istarts_with(name, "x-amz-")) {
     // S3 signs its payloads with this header; other AWS services do not.
     if (iequals(name, "x-amz-content-sha256")) head.amz_headers = true;
     // aws-chunked uploads: the object's size, without the chunk framing.
@@ -216,7 +233,7 @@ bool is_empty_line(std::string_view bytes, size_t start, size_t newline) {
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
+    if (kBytes.lower[static_cast<unsigned char>(a[i])] != kBytes.lower[static_cast<unsigned char>(b[i])]) return false;
   }
   return true;
 }
@@ -254,7 +271,13 @@ ParseResult parse_head(std::string_view bytes, HeadKind kind, std::string_view s
   if (!may_start_message(bytes, kind)) return ParseResult::Invalid;
 
   // Find the empty line that ends the head, line by line, from where the
-  // previous call on these bytes stopped.
+  // previous call on these bytes stopped. A head searched from its start
+  // (the common case: whole heads per message) has its lines parsed as they
+  // are found, so its bytes are walked once; a field that fails makes the
+  // head Invalid only once the head is complete, as below.
+  const bool from_start = scan.line_start == 0 && scan.searched == 0;
+  if (from_start) head = Head{};
+  bool fields_valid = true;
   size_t end = std::string_view::npos;
   size_t line_start = scan.line_start;
   size_t search_from = std::max(scan.searched, line_start);
@@ -265,10 +288,14 @@ ParseResult parse_head(std::string_view bytes, HeadKind kind, std::string_view s
       // The start line just became complete: judge it now rather than
       // buffering up to a whole head of garbage.
       Head start;
-      if (!parse_start_line(bytes.substr(0, newline), kind, start)) return ParseResult::Invalid;
+      if (!parse_start_line(bytes.substr(0, newline), kind, from_start ? head : start)) return ParseResult::Invalid;
     } else if (is_empty_line(bytes, line_start, newline)) {
       end = newline + 1;
       break;
+    } else if (from_start && fields_valid) {
+      const std::string_view line = without_cr(bytes.substr(line_start, newline - line_start));
+      // obs-fold continuations are not needed: ignored
+      if (!is_ows(line.front())) fields_valid = parse_field(line, source_header, head);
     }
     line_start = newline + 1;
     search_from = line_start;
@@ -281,6 +308,11 @@ ParseResult parse_head(std::string_view bytes, HeadKind kind, std::string_view s
     return ParseResult::Incomplete;
   }
   if (end > kMaxHeadBytes) return ParseResult::Invalid;
+  if (from_start) {
+    if (!fields_valid) return ParseResult::Invalid;
+    head.size = end;
+    return ParseResult::Complete;
+  }
 
   head = Head{};
   size_t newline = bytes.find('\n');

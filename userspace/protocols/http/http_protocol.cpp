@@ -111,7 +111,10 @@ ParseState HttpProtocolParser::on_request_head(Side& current, const Head& head, 
     current = Side{};
     return ParseState::Invalid;
   }
-  HttpDetails details;
+  const MessageTime first = clock.at(0);
+  const uint64_t start_ns = role() == Role::Server ? first.exit_ns : first.enter_ns;
+  PendingRequest& request = stitcher_.start_request(start_ns);
+  HttpDetails& details = request.details;
   details.method.assign(head.method);
   split_target(head.target, details);
   details.host.assign(head.host);
@@ -119,10 +122,7 @@ ParseState HttpProtocolParser::on_request_head(Side& current, const Head& head, 
   details.amz_headers = head.amz_headers;
   details.decoded_content_length = head.decoded_content_length;
   if (head.has_source) details.source.assign(head.source);
-
-  const MessageTime first = clock.at(0);
-  const uint64_t start_ns = role() == Role::Server ? first.exit_ns : first.enter_ns;
-  const uint64_t id = stitcher_.add_request(start_ns, std::move(details));
+  const uint64_t id = request.id;
 
   current = Side{};
   current.request = true;

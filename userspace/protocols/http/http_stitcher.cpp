@@ -10,6 +10,12 @@ HttpStitcher::HttpStitcher(RecordSink& sink, Role role, size_t max_pending_reque
     : sink_(sink), role_(role), max_pending_(std::max<size_t>(1, max_pending_requests)) {}
 
 uint64_t HttpStitcher::add_request(uint64_t start_ns, HttpDetails details) {
+  PendingRequest& request = start_request(start_ns);
+  request.details = std::move(details);
+  return request.id;
+}
+
+PendingRequest& HttpStitcher::start_request(uint64_t start_ns) {
   ++stats_.requests;
   if (pending_.size() >= max_pending_) {
     pending_.pop_front();
@@ -17,10 +23,11 @@ uint64_t HttpStitcher::add_request(uint64_t start_ns, HttpDetails details) {
     ++evicted_unanswered_;
     sink_.on_request_abandoned(role_, 1);
   }
-  const uint64_t id = next_id_++;
-  pending_.push_back(PendingRequest{id, start_ns, std::move(details)});
+  PendingRequest& request = pending_.emplace_back();
+  request.id = next_id_++;
+  request.start_ns = start_ns;
   sink_.on_request_started(role_);
-  return id;
+  return request;
 }
 
 PendingRequest* HttpStitcher::held(uint64_t id) {

@@ -44,6 +44,10 @@ class HttpStitcher {
   // pending request is dropped; its response, when it comes, is recognised
   // by its place in the order and discarded. Returns the request's id.
   uint64_t add_request(uint64_t start_ns, HttpDetails details);
+  // The same, the caller filling the new request's details in place (the
+  // per-request path: no HttpDetails is built elsewhere and moved in). The
+  // reference is valid until the next call that adds or removes a request.
+  PendingRequest& start_request(uint64_t start_ns);
   // Adds body bytes to request `id` if it is still held (pending or being
   // answered); later bytes of an already recorded request are not counted.
   void add_request_body_bytes(uint64_t id, uint64_t bytes);
