@@ -18,7 +18,15 @@ import broker  # noqa: E402
 
 CLIENTS = os.path.join(HERE, "amqp", "clients.py")
 PYTHON = "/usr/bin/python3"  # the interpreter python3-pika is installed for
-SERVICES = ["amqppub", "amqpcons", "amqpslowpub", "amqpslow", "amqptrickle", "amqphold", "amqpmissing", "amqpidle"]
+SERVICES = ["amqplate", "amqppub", "amqpcons", "amqpslowpub", "amqpslow", "amqptrickle", "amqphold", "amqpmissing",
+            "amqpidle"]
+
+
+def svc(name):
+    """The run's own service name: another run of this test on the host
+    (its clients named alike) must not count into this one. The trailing
+    "_" keeps one name from being a prefix of another in the cmdline rules."""
+    return f"{name}_{AmqpRed.rabbit.port}_"
 
 
 def client(*args, tag, timeout=90):
@@ -54,7 +62,7 @@ class AmqpRed(unittest.TestCase):
         if subprocess.run([PYTHON, "-c", "import pika"], capture_output=True).returncode != 0:
             harness.cannot_run("python3-pika is not installed (scripts/install-deps.sh --with-tests)")
         cls.rabbit = broker.Rabbit()
-        rules = [arg for s in SERVICES for arg in rule(s, s)]
+        rules = [arg for s in SERVICES for arg in rule(svc(s), svc(s))]
         cls.agent = Agent(*rules, "--service", f"amqpbroker=cmdline:{cls.rabbit.dir}")
         try:
             cls.agent.start()
@@ -84,15 +92,15 @@ class AmqpRed(unittest.TestCase):
         # The broker's default exchange takes the other tests' publishes too.
         broker_sent = dict(service_name="amqpbroker", messaging_destination_name="amq.default")
         broker_sent_before = self.agent.metrics().value("messaging_client_sent_messages_total", **broker_sent)
-        client("publish", self.rabbit.port, queue, *bodies, tag="amqppub")
-        client("consume", self.rabbit.port, queue, n, 10, tag="amqpcons")
+        client("publish", self.rabbit.port, queue, *bodies, tag=svc("amqppub"))
+        client("consume", self.rabbit.port, queue, n, 10, tag=svc("amqpcons"))
         truth_after = self.rabbit.prometheus()
 
         settled = "messaging_client_settled_messages_total"
-        cons = dict(service_name="amqpcons", messaging_source_name=queue)
+        cons = dict(service_name=svc("amqpcons"), messaging_source_name=queue)
         self.wait_value(settled, n_ack + n_nack, "acks at the consumer", outcome="ack", requeue="false", **cons)
         m = self.agent.settle()
-        pub = dict(service_name="amqppub", messaging_destination_name="amq.default")
+        pub = dict(service_name=svc("amqppub"), messaging_destination_name="amq.default")
         figures = {
             "sent": m.value("messaging_client_sent_messages_total", messaging_system="rabbitmq", **pub),
             "confirmed": m.value("messaging_client_publish_confirm_duration_seconds_count", outcome="ack", **pub),
@@ -139,9 +147,9 @@ class AmqpRed(unittest.TestCase):
     def test_process_duration_of_a_consumer_sleeping_100_ms(self):
         n = 10
         queue = "redeye-slow"
-        client("publish", self.rabbit.port, queue, *[f"s{i}" for i in range(n)], tag="amqpslowpub")
-        client("consume", self.rabbit.port, queue, n, 1, tag="amqpslow")
-        labels = dict(service_name="amqpslow", messaging_source_name=queue, outcome="ack")
+        client("publish", self.rabbit.port, queue, *[f"s{i}" for i in range(n)], tag=svc("amqpslowpub"))
+        client("consume", self.rabbit.port, queue, n, 1, tag=svc("amqpslow"))
+        labels = dict(service_name=svc("amqpslow"), messaging_source_name=queue, outcome="ack")
         m = self.wait_value("messaging_process_duration_seconds_count", n, "slow acks", **labels)
         mean = m.value("messaging_process_duration_seconds_sum", **labels) / n
         print(f"\nmean process duration {mean:.4f} s over {n}", file=sys.stderr)
@@ -149,14 +157,14 @@ class AmqpRed(unittest.TestCase):
 
     def test_prefetch_50_without_acks_is_50_in_flight(self):
         queue = "redeye-held"
-        holder = start_client(self, "hold", self.rabbit.port, queue, 50, tag="amqphold")
-        labels = dict(service_name="amqphold", messaging_source_name=queue)
+        holder = start_client(self, "hold", self.rabbit.port, queue, 50, tag=svc("amqphold"))
+        labels = dict(service_name=svc("amqphold"), messaging_source_name=queue)
         self.wait_value("messaging_client_consumers", 1, "consumer registered", **labels)
-        client("trickle", self.rabbit.port, queue, 60, 5, tag="amqptrickle")
+        client("trickle", self.rabbit.port, queue, 60, 5, tag=svc("amqptrickle"))
         self.assertEqual(harness.wait_line(holder, "held", timeout=30), "held 50")
         m = self.wait_value("messaging_client_unacked_messages", 50, "messages in flight", **labels)
         self.assertEqual(m.value("messaging_client_consumed_messages_total", operation="deliver", **labels), 50)
-        self.assertEqual(m.value("messaging_client_sent_messages_total", service_name="amqptrickle"), 60)
+        self.assertEqual(m.value("messaging_client_sent_messages_total", service_name=svc("amqptrickle")), 60)
         truth = self.rabbit.ctl("list_queues", "name", "messages_unacknowledged", "messages_ready",
                                 "--no-table-headers", "--silent")
         row = [line.split() for line in truth.splitlines() if line.split()[:1] == [queue]]
@@ -173,15 +181,15 @@ class AmqpRed(unittest.TestCase):
     def test_connection_older_than_the_agent(self):
         n = 12
         queue = "redeye-late"
-        late = start_client(self, "late", self.rabbit.port, queue, n, tag="amqplate")
+        late = start_client(self, "late", self.rabbit.port, queue, n, tag=svc("amqplate"))
         self.assertEqual(harness.wait_line(late, "ready", timeout=30), "ready")
         # A second agent that starts after the connection exists: the kernel
         # tells AMQP from the frames alone and the parser learns the roles.
-        with Agent(*rule("amqplate", "amqplate")) as agent:
+        with Agent(*rule(svc("amqplate"), svc("amqplate"))) as agent:
             late.stdin.write("go\n")
             late.stdin.flush()
             self.assertEqual(late.wait(30), 0, late.stderr.read())
-            labels = dict(service_name="amqplate")
+            labels = dict(service_name=svc("amqplate"))
             try:
                 m = agent.wait_for(lambda m: m.value("messaging_client_settled_messages_total", **labels) == n,
                                    what="acks on the old connection")
@@ -201,21 +209,21 @@ class AmqpRed(unittest.TestCase):
             self.assertEqual(figures, {"sent": n, "got": n, "acked": n, "unacked": 0})
 
     def test_missing_exchange_and_forced_close(self):
-        client("missing", self.rabbit.port, tag="amqpmissing")
-        self.wait_value("redeye_amqp_channel_closes_total", 1, "channel close 404", service_name="amqpmissing",
+        client("missing", self.rabbit.port, tag=svc("amqpmissing"))
+        self.wait_value("redeye_amqp_channel_closes_total", 1, "channel close 404", service_name=svc("amqpmissing"),
                         reply_code="404", side="server")
-        idle = start_client(self, "idle", self.rabbit.port, tag="amqpidle")
+        idle = start_client(self, "idle", self.rabbit.port, tag=svc("amqpidle"))
         port = int(harness.wait_line(idle, "port", timeout=30).split()[1])
         pids = self.rabbit.connection_pids(port)
         self.assertEqual(len(pids), 1, pids)
         self.rabbit.ctl("close_connection", pids[0], "redeye test")
         self.assertEqual(harness.wait_line(idle, "closed", timeout=30), "closed 320")
-        m = self.wait_value("redeye_amqp_connection_closes_total", 1, "forced close", service_name="amqpidle",
+        m = self.wait_value("redeye_amqp_connection_closes_total", 1, "forced close", service_name=svc("amqpidle"),
                             reply_code="320", side="server")
         self.assertGreaterEqual(m.value("redeye_amqp_connection_closes_total", service_name="amqpbroker",
                                         reply_code="320", side="server"), 1)
         # every other client closed its connection itself, normally
-        self.assertEqual(m.value("redeye_amqp_connection_closes_total", service_name="amqpmissing",
+        self.assertEqual(m.value("redeye_amqp_connection_closes_total", service_name=svc("amqpmissing"),
                                  reply_code="200", side="client"), 1)
 
 
