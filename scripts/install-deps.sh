@@ -6,7 +6,7 @@ set -euo pipefail
 BUILD_PACKAGES=(
   cmake make g++ pkg-config clang llvm
   libbpf-dev bpftool libelf-dev zlib1g-dev
-  prometheus-cpp-dev libcivetweb-dev libboost-program-options-dev
+  prometheus-cpp-dev libcivetweb-dev libboost-program-options-dev libssl-dev
   googletest libgtest-dev libgmock-dev
 )
 # Tools the kernel tests drive: workloads and ground truth.

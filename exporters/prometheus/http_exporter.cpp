@@ -90,6 +90,7 @@ void poke(const std::string& host, int port) {
 struct HttpExporter::Guard {
   explicit Guard(const ListenerOptions& options, prometheus::Registry& registry)
       : max_open(options.max_scrapes),
+        tls(options.tls),
         rejected(prometheus::BuildCounter()
                      .Name("redeye_scrapes_rejected_total")
                      .Help("Requests to /metrics refused: over_cap (more than --max-scrapes connections open), "
@@ -98,6 +99,10 @@ struct HttpExporter::Guard {
         over_cap(rejected.Add({{"reason", "over_cap"}})),
         unauthorized(rejected.Add({{"reason", "unauthorized"}})) {
     if (!options.basic_auth_file.empty()) auth.emplace(BasicAuth::load(options.basic_auth_file));
+  }
+
+  static Guard& of_server(void* civet_server) {
+    return *static_cast<Guard*>(const_cast<void*>(static_cast<CivetServer*>(civet_server)->getUserContext()));
   }
 
   static Guard& of(const mg_connection* conn) {
@@ -121,6 +126,8 @@ struct HttpExporter::Guard {
   }
 
   const int max_open;
+  const TlsFiles tls;
+  std::string tls_error;  // why init_ssl refused, for the start error
   std::atomic<int> open{0};
   std::optional<BasicAuth> auth;
   prometheus::Family<prometheus::Counter>& rejected;
@@ -135,9 +142,10 @@ HttpExporter::HttpExporter(const ListenerOptions& listener, std::shared_ptr<prom
                            HealthState& health)
     : guard_(std::make_unique<Guard>(listener, *registry)) {
   const std::string& listen = listener.listen;
+  if (listener.tls.enabled()) check_civetweb_tls_runtime();
   // Two workers beyond the cap: one to answer 503 to the scrape over it,
-  // one for the kubelet's probes.
-  std::vector<std::string> options{"listening_ports", listen,
+  // one for the kubelet's probes. A trailing "s" makes the port TLS only.
+  std::vector<std::string> options{"listening_ports", listener.tls.enabled() ? listen + "s" : listen,
                                    "num_threads", std::to_string(listener.max_scrapes + 2),
                                    "request_timeout_ms", "10000", "enable_keep_alive", "no"};
   CivetCallbacks callbacks;
@@ -146,10 +154,25 @@ HttpExporter::HttpExporter(const ListenerOptions& listener, std::shared_ptr<prom
     return 0;
   };
   callbacks.connection_closed = [](const mg_connection* conn) { --Guard::of(conn).open; };
+  if (listener.tls.enabled()) {
+    // civetweb's ssl_certificate wants key and certificate in one file:
+    // the agent loads the two files into civetweb's SSL_CTX itself.
+    callbacks.init_ssl = [](void* ssl_ctx, void* server) {
+      Guard& guard = Guard::of_server(server);
+      try {
+        load_tls_credentials(ssl_ctx, guard.tls);
+        return 1;  // certificate set up, civetweb adds nothing
+      } catch (const TlsError& e) {
+        guard.tls_error = e.what();
+        return -1;
+      }
+    };
+  }
   try {
     server_ = std::make_unique<CivetServer>(options, &callbacks, guard_.get());
     wake_host_ = wake_host_of(listen);
   } catch (const CivetException& e) {
+    if (!guard_->tls_error.empty()) throw TlsError(guard_->tls_error);
     throw ListenError("cannot listen on " + listen + ": " + e.what() +
                       " (is the port already in use? choose another with --listen ADDR:PORT)");
   }

@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "exporters/prometheus/tls_credentials.h"
+
 class CivetServer;
 class CivetHandler;
 
@@ -39,12 +41,16 @@ struct ListenerOptions {
   // cap is answered 503 at once and counted. /healthz and /readyz are
   // answered whatever the count (kubelet probes must not fail under a flood).
   int max_scrapes = 4;
+  // Certificate and key: the listener then speaks HTTPS only, every path
+  // included. Empty = plain HTTP.
+  TlsFiles tls;
 };
 
 class HttpExporter {
  public:
   // Throws ListenError when the address cannot be bound, with the reason,
-  // and BasicAuthError when the auth file is unusable.
+  // BasicAuthError when the auth file is unusable and TlsError when the
+  // certificate, the key or the TLS libraries are.
   HttpExporter(const ListenerOptions& options, std::shared_ptr<prometheus::Registry> registry,
                HealthState& health);
   HttpExporter(const std::string& listen, std::shared_ptr<prometheus::Registry> registry, HealthState& health)

@@ -99,6 +99,17 @@ class CapabilitiesTest(unittest.TestCase):
             self.assertEqual(up, {p for p in self.full_probes if not p.startswith("sockets:ssl_")})
             print(f"  {len(up)} of {len(self.full_probes)} probes attached with {sorted(GRANTED)}; "
                   f"not attached: {len(lost)} OpenSSL uprobes (need CAP_SYS_ADMIN)")
+            # ...and the log says why in one line, not one per probe or library.
+            why = [l for l in agent.output().splitlines() if "ssl" in l.lower() or "CAP_SYS_ADMIN" in l]
+            self.assertEqual(len(why), 1, why)
+            self.assertIn("https: no CAP_SYS_ADMIN", why[0])
+            check = subprocess.run(capsh_prefix(keep) + [harness.ARGS.agent, "check"], capture_output=True,
+                                   text=True, timeout=60)
+            self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+            self.assertRegex(check.stdout, r"(?m)^https\s+warn\s+no CAP_SYS_ADMIN")
+            ssl_lines = [l for l in check.stdout.splitlines() if l.lstrip().startswith("sockets:ssl_")]
+            self.assertEqual(len(ssl_lines), 1, check.stdout)
+            self.assertRegex(ssl_lines[0], rf"sockets:ssl_\*\s+off\s+{len(lost)} OpenSSL uprobes")
 
             # TCP: exact accepted/connected counts, attributed by /proc reads
             # that need CAP_SYS_PTRACE/CAP_DAC_READ_SEARCH for other processes.

@@ -132,6 +132,13 @@ class DeployManifests(unittest.TestCase):
             self.assertIn(k, c["resources"]["requests"])
             self.assertIn(k, c["resources"]["limits"])
 
+    def test_https_capture_adds_sys_admin_only_when_chosen(self):
+        (c,) = kind(objects(deploytools.render("--set", "capture.https=true")),
+                    "DaemonSet")["spec"]["template"]["spec"]["containers"]
+        self.assertEqual(c["securityContext"]["capabilities"], {"drop": ["ALL"], "add": CAPABILITIES + ["SYS_ADMIN"]})
+        ok, report = deploytools.validate(deploytools.render("--set", "capture.https=true"))
+        self.assertTrue(ok, report)
+
     def test_non_default_values(self):
         objs = objects(self.custom)
         ds = kind(objs, "DaemonSet")

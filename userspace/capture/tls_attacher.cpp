@@ -1,6 +1,7 @@
 #include "capture/tls_attacher.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <system_error>
@@ -45,9 +46,13 @@ std::vector<std::string> find_libssl(const fs::path& proc_root) {
       if (is_libssl(it->path().filename().string())) consider(fs::canonical(it->path(), ec));
   }
   // Libraries of running processes, containers included (their own root).
+  // Not the agent's own: its traffic is never traced, and the libssl.so it
+  // maps for a TLS listener is a compatibility shim without SSL_read
+  // (exporters/prometheus/civetweb_tls/).
+  const std::string self = std::to_string(getpid());
   for (fs::directory_iterator it(proc_root, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string pid = it->path().filename().string();
-    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (pid.find_first_not_of("0123456789") != std::string::npos || pid == self) continue;
     std::ifstream maps(it->path() / "maps");
     for (std::string line; std::getline(maps, line);) {
       const auto slash = line.find('/');
@@ -75,6 +80,10 @@ size_t TlsAttacher::attach_new(const std::vector<std::string>& libraries) {
     if (hooked) {
       ++added;
       log_info("tls: reading plaintext of ", lib, " (", hooked, " hooks)");
+    } else if (error.find("Permission denied") != std::string::npos) {
+      // No CAP_SYS_ADMIN: the preflight's "https" line has said so once
+      // already; one more line per library would only repeat it.
+      log_debug("tls: cannot attach to ", lib, ": ", error);
     } else {
       log_warn("tls: cannot attach to ", lib, ": ", error);
     }

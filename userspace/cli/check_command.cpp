@@ -13,7 +13,9 @@ int run_check(const CheckOptions& options) {
   std::printf("kernel %s\n\n", kernel_release().c_str());
 
   bool can_run = true;
+  bool https_allowed = true;
   for (const auto& item : run_preflight(/*mount_missing=*/false)) {
+    if (item.name == "https") https_allowed = item.ok;
     const char* verdict = item.ok ? "ok" : item.required ? "FAIL" : "warn";
     std::printf("%-12s %-5s %s\n", item.name.c_str(), verdict, item.detail.c_str());
     if (!item.ok) std::printf("%-12s       fix: %s\n", "", item.fix.c_str());
@@ -32,15 +34,25 @@ int run_check(const CheckOptions& options) {
         ++total;
         continue;
       }
+      size_t ssl_refused = 0;
       for (const auto& p : object->probes()) {
         ++total;
         attached += p.attached;
+        // Without CAP_SYS_ADMIN every OpenSSL uprobe fails for the one
+        // reason the "https" line gives: one line for them, not one each.
+        if (!p.attached && !https_allowed && p.program.rfind("ssl_", 0) == 0) {
+          ++ssl_refused;
+          continue;
+        }
         const std::string label = object->name() + ":" + p.probe;
         if (p.attached)
           std::printf("  %-36s ok    %s\n", label.c_str(), p.program.c_str());
         else
           std::printf("  %-36s FAIL  %s: %s\n", label.c_str(), p.program.c_str(), p.error.c_str());
       }
+      if (ssl_refused)
+        std::printf("  %-36s off   %zu OpenSSL uprobes: no CAP_SYS_ADMIN (see https above)\n",
+                    (object->name() + ":ssl_*").c_str(), ssl_refused);
     }
   } else {
     std::printf("  not tried: fix the failures above first\n");

@@ -1,6 +1,7 @@
 #include "cli/options.h"
 
 #include "exporters/prometheus/basic_auth.h"
+#include "exporters/prometheus/tls_credentials.h"
 #include "metrics/http/route_patterns.h"
 #include "redeye/abi.h"
 
@@ -103,6 +104,11 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
       ("basic-auth-file", po::value<std::string>(&o.basic_auth_file),
        "FILE of USER:HASH lines (crypt hashes, e.g. from 'openssl passwd -6'): /metrics then needs HTTP Basic "
        "credentials; /healthz and /readyz stay open")
+      ("tls-cert-file", po::value<std::string>(&o.tls_cert_file),
+       "FILE: PEM certificate (then any intermediates) of the listener; with --tls-key-file the listener speaks "
+       "HTTPS only")
+      ("tls-key-file", po::value<std::string>(&o.tls_key_file),
+       "FILE: the certificate's PEM private key, unencrypted")
       ("max-scrapes", po::value<int>(&o.max_scrapes)->default_value(o.max_scrapes),
        "connections the listener serves at once (slow ones included); a scrape over the cap gets 503 at once")
       ("config", po::value<std::string>(&config),
@@ -157,6 +163,16 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
     try {
       exporters::BasicAuth::load(o.basic_auth_file);
     } catch (const exporters::BasicAuthError& e) {
+      throw UsageError(e.what());
+    }
+  }
+  if (vm.count("tls-cert-file") != vm.count("tls-key-file") ||
+      (vm.count("tls-cert-file") && (o.tls_cert_file.empty() || o.tls_key_file.empty())))
+    throw UsageError("--tls-cert-file and --tls-key-file go together: give both for HTTPS, neither for HTTP");
+  if (vm.count("tls-cert-file")) {
+    try {
+      exporters::check_tls_credentials({o.tls_cert_file, o.tls_key_file});
+    } catch (const exporters::TlsError& e) {
       throw UsageError(e.what());
     }
   }

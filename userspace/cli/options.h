@@ -27,6 +27,7 @@ struct RunOptions {
   std::string listen = "0.0.0.0:9435";
   std::string basic_auth_file;  // USER:CRYPT-HASH lines guarding /metrics; empty = open
   int max_scrapes = 4;          // listener connections served at once; more get 503
+  std::string tls_cert_file, tls_key_file;  // both: the listener speaks HTTPS only
   std::vector<proc::ServiceRule> service_rules;
   double interval_seconds = 1.0;       // kernel maps -> metrics
   double proc_interval_seconds = 5.0;  // /proc scan, PSI

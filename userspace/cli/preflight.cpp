@@ -81,6 +81,22 @@ std::vector<PreflightItem> run_preflight(bool mount_missing) {
     items.push_back(i);
   }
   {
+    // Not required: only the OpenSSL uprobes need it. perf_event_open of a
+    // uprobe answers EACCES without CAP_SYS_ADMIN on the kernels tested,
+    // CAP_PERFMON notwithstanding; the ssl probes' own errors say only
+    // "Permission denied", so this line says why (docs/threat-model.md).
+    const bool ok = has(caps, kCapSysAdmin);
+    PreflightItem i{"https", ok, false,
+                    ok ? "CAP_SYS_ADMIN: OpenSSL uprobes allowed"
+                       : "no CAP_SYS_ADMIN: the OpenSSL uprobes (sockets:ssl_*) are refused without it, so HTTPS "
+                         "through libssl is not parsed",
+                    ""};
+    if (!ok)
+      i.fix = "grant CAP_SYS_ADMIN only if HTTPS capture is wanted (Helm: capture.https=true); every other probe "
+              "works without it";
+    items.push_back(i);
+  }
+  {
     fs::path events = "/sys/kernel/tracing/events";
     bool ok = path_exists(events) || path_exists("/sys/kernel/debug/tracing/events");
     std::string detail = ok ? "/sys/kernel/tracing" : "not mounted";

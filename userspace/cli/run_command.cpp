@@ -33,8 +33,10 @@ int run_agent(const RunOptions& options) {
   std::unique_ptr<exporters::HttpExporter> exporter;
   try {
     exporter = std::make_unique<exporters::HttpExporter>(
-        exporters::ListenerOptions{options.listen, options.basic_auth_file, options.max_scrapes}, registry, health);
-  } catch (const std::runtime_error& e) {  // ListenError, BasicAuthError
+        exporters::ListenerOptions{options.listen, options.basic_auth_file, options.max_scrapes,
+                                   {options.tls_cert_file, options.tls_key_file}},
+        registry, health);
+  } catch (const std::runtime_error& e) {  // ListenError, BasicAuthError, TlsError
     log_error(e.what());
     return 1;
   }
@@ -47,7 +49,7 @@ int run_agent(const RunOptions& options) {
     return 1;
   }
 
-  log_info("serving metrics on http://", options.listen, "/metrics (", core->processes(), " processes, ",
+  log_info("serving metrics on ", options.tls_cert_file.empty() ? "http://" : "https://", options.listen, "/metrics (", core->processes(), " processes, ",
            options.service_rules.size(), " service rules)");
 
   // trace and top attach here instead of loading the probes a second time
