@@ -201,6 +201,35 @@ TEST(EventOf, MasksUnlessPayloadAsked) {
   EXPECT_EQ(event_of(conn, h, false)->target, "/login");
   EXPECT_EQ(event_of(conn, h, true)->target, "/login?token=s3cret");
 
+  protocols::Record amqp;
+  amqp.protocol = "amqp";
+  amqp.role = protocols::Role::Client;
+  amqp.operation = "confirm";
+  amqp.amqp = protocols::AmqpDetails{};
+  amqp.amqp->event = protocols::AmqpEvent::Confirmed;
+  amqp.amqp->exchange = "orders";
+  amqp.amqp->outcome = "ack";
+  const auto a = event_of(conn, amqp, false);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->kind, "amqp");
+  EXPECT_EQ(a->operation, "confirm");
+  EXPECT_EQ(a->target, "exchange=orders");
+  EXPECT_EQ(a->status, "ack");
+  amqp.operation = "ack";
+  amqp.amqp->event = protocols::AmqpEvent::Settled;
+  amqp.amqp->exchange = "";
+  amqp.amqp->queue = "jobs";
+  amqp.amqp->count = 3;
+  const auto settled = event_of(conn, amqp, false);
+  EXPECT_EQ(settled->target, "queue=jobs messages=3");
+  EXPECT_EQ(settled->status, "");
+  amqp.operation = "publish";
+  amqp.amqp->event = protocols::AmqpEvent::Published;
+  amqp.amqp->count = 1;
+  amqp.amqp->outcome = "";
+  amqp.amqp->queue = "";
+  EXPECT_EQ(event_of(conn, amqp, false)->target, "exchange=(default)");
+
   protocols::Record other;
   EXPECT_FALSE(event_of(conn, other, false));
 }

@@ -94,7 +94,9 @@ std::optional<TraceEvent> event_of(const capture::ConnectionInfo& conn, const pr
     if (!a.exchange.empty() || a.event == protocols::AmqpEvent::Published)
       e.target = "exchange=" + (a.exchange.empty() ? std::string("(default)") : a.exchange);
     if (!a.queue.empty()) e.target += (e.target.empty() ? "" : " ") + ("queue=" + a.queue);
-    e.status = a.outcome.empty() ? record.status : a.outcome;
+    if (a.count > 1) e.target += (e.target.empty() ? "" : " ") + ("messages=" + std::to_string(a.count));
+    // a reply code when there is one, else the outcome unless it is the operation itself ("ack")
+    e.status = !record.status.empty() ? record.status : a.outcome != record.operation ? a.outcome : "";
   } else {
     return std::nullopt;
   }
