@@ -116,6 +116,12 @@ class DeployManifests(unittest.TestCase):
         host = {v["name"]: v["hostPath"]["path"] for v in pod["volumes"] if "hostPath" in v}
         self.assertEqual(set(host.values()), HOST_PATHS)
         for m in c["volumeMounts"]:
+            if m["name"] == "run":
+                # the control socket's directory: a small in-memory emptyDir
+                run = next(v for v in pod["volumes"] if v["name"] == "run")
+                self.assertEqual(run["emptyDir"]["medium"], "Memory", run)
+                self.assertEqual(m["mountPath"], "/run/redeye")
+                continue
             self.assertTrue(m["readOnly"], m)
         mounted = {m["name"] for m in c["volumeMounts"]}
         self.assertTrue(set(host) <= mounted)
