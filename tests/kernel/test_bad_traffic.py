@@ -1,6 +1,6 @@
 """Bad traffic to real servers while the agent runs: random bytes, truncated
-and oversized messages, lengths that contradict the bytes, sent to nginx and
-PostgreSQL between real requests. The agent stays up, counts no request that
+and oversized messages, lengths that contradict the bytes, sent to nginx,
+PostgreSQL and RabbitMQ between real requests. The agent stays up, counts no request that
 did not happen (ground truth: nginx's access log, the clients' own counts),
 and counts the HTTP and PostgreSQL streams whose bytes the parsers rejected
 in redeye_connections_unparsed_total{reason="invalid"}."""
@@ -17,6 +17,8 @@ from db.servers import Postgres
 from test_http import Nginx
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "amqp"))
+import broker  # noqa: E402
 BAD_CLIENT = os.path.join(HERE, "faults", "bad_client.py")
 
 N_EACH = 5
@@ -29,6 +31,10 @@ HTTP_REJECTED = ("negative-length", "valid-then-garbage")
 HTTP_OTHER = ("random", "truncated", "oversized-head", "short-body")
 PG_REJECTED = ("pg-huge-length",)
 PG_OTHER = ("pg-random", "pg-truncated-startup")
+
+AMQP_REJECTED = ("amqp-bad-frame-end", "amqp-huge-frame")
+AMQP_OTHER = ("amqp-random",)
+AMQP_CLIENTS = os.path.join(HERE, "amqp", "clients.py")
 
 SERVER = "db_server_operation_duration_seconds"
 CLIENT = "db_client_operation_duration_seconds"
@@ -52,7 +58,7 @@ class BadTraffic(unittest.TestCase):
         harness.require_root()
         harness.require_tool("curl")
         cls.agent = Agent(*rule("badclient", "badclient"), *rule("goodcurl", "goodcurl"),
-                          *rule("goodpsql", "goodpsql"))
+                          *rule("goodpsql", "goodpsql"), *rule("goodamqp", "goodamqp"))
         cls.agent.start()
 
     @classmethod
@@ -151,6 +157,42 @@ class BadTraffic(unittest.TestCase):
         self.assert_agent_up()
         print(f"\n  postgres: {real} real queries counted on both sides, {rejected:.0f} streams unparsed (invalid)",
               file=sys.stderr)
+
+    def test_rabbitmq_bad_frames_between_real_publishes(self):
+        if subprocess.run(["/usr/bin/python3", "-c", "import pika"], capture_output=True).returncode != 0:
+            harness.cannot_run("python3-pika is not installed (scripts/install-deps.sh --with-tests)")
+        rabbit = broker.Rabbit()
+        self.addCleanup(rabbit.stop)
+        m0 = self.agent.metrics()
+        base_unparsed = unparsed(m0, "amqp")
+        truth0 = rabbit.prometheus()
+        sent = dict(service_name="goodamqp", messaging_destination_name="amq.default")
+        real = 0
+        for mode in AMQP_REJECTED + AMQP_OTHER:
+            self.assertEqual(bad(mode, rabbit.port), f"sent {N_EACH}")
+            bodies = [f"{mode}-{i}" for i in range(4)]
+            out = subprocess.run(["/usr/bin/python3", AMQP_CLIENTS, "publish", str(rabbit.port), "redeye-bad",
+                                  *bodies, "tag=goodamqp"], capture_output=True, text=True, timeout=90)
+            self.assertEqual(out.returncode, 0, out.stderr[-2000:])
+            real += len(bodies)
+            self.assert_agent_up()
+        self.agent.wait_for(lambda m: m.value("messaging_client_sent_messages_total", **sent) >= real,
+                            what="real publishes")
+        self.agent.wait_for(lambda m: unparsed(m, "amqp") - base_unparsed >= N_EACH * len(AMQP_REJECTED),
+                            what="unparsed AMQP streams")
+        m = self.agent.settle()
+        truth1 = rabbit.prometheus()
+        received = (truth1.value("rabbitmq_global_messages_received_total", protocol="amqp091")
+                    - truth0.value("rabbitmq_global_messages_received_total", protocol="amqp091"))
+        self.assertEqual(received, real, "the broker's own count of published messages")
+        self.assertEqual(m.value("messaging_client_sent_messages_total", **sent), real, "exactly the real publishes")
+        self.assertEqual(m.value("messaging_client_sent_messages_total", service_name="badclient"), 0,
+                         "no message from garbage")
+        rejected = unparsed(m, "amqp") - base_unparsed
+        self.assertGreaterEqual(rejected, N_EACH * len(AMQP_REJECTED))
+        self.assert_agent_up()
+        print(f"\n  rabbitmq: {real} real publishes counted (broker: {received:.0f}), "
+              f"{rejected:.0f} streams unparsed (invalid)", file=sys.stderr)
 
 
 if __name__ == "__main__":

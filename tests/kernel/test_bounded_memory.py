@@ -2,7 +2,7 @@
 in a loop leave the agent's RSS, its connection table and the sockets map
 entries back at their baseline.
 
-The loop runs for REDEYE_CHURN_SECONDS (default 60; the benchmark runs it
+The loop runs for REDEYE_CHURN_SECONDS (default 120; the benchmark runs it
 for minutes) and opens at least 10 000 connections. Tolerances:
   - RSS after the loop within +8 MiB of the RSS after the warm-up. A leak
     of 400 bytes per connection over the 20 000+ connections of the default
@@ -21,7 +21,7 @@ import harness
 from harness import Agent, rule
 from test_http import Nginx
 
-DURATION_S = float(os.environ.get("REDEYE_CHURN_SECONDS", "60"))
+DURATION_S = float(os.environ.get("REDEYE_CHURN_SECONDS", "120"))
 MIN_CONNECTIONS = 10_000
 ROUND = 2000  # connections per hey run
 RSS_TOLERANCE = 8 * 1024 * 1024

@@ -6,6 +6,7 @@ prints how many streams it sent. Bounded: every socket has a timeout.
 Modes (HTTP):  random, negative-length, valid-then-garbage, truncated,
                oversized-head, short-body
 Modes (PostgreSQL): pg-random, pg-huge-length, pg-truncated-startup
+Modes (AMQP 0-9-1): amqp-random, amqp-bad-frame-end, amqp-huge-frame
 """
 import random
 import socket
@@ -59,9 +60,28 @@ def pg_wait_ready(s):
     raise SystemExit("postgres never became ready")
 
 
+AMQP_HEADER = b"AMQP\0\0\x09\x01"
+
+
+def amqp_wait_start(s):
+    """Reads the broker's connection.start after the protocol header."""
+    s.settimeout(5)
+    data = b""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(data) < 7:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise SystemExit("broker closed before connection.start")
+        data += chunk
+    if not data.startswith(b"\x01\0\0"):
+        raise SystemExit(f"no connection.start from the broker: {data[:16]!r}")
+
+
 def send(mode, port):
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     try:
+        if mode.startswith("amqp-") and mode != "amqp-random":
+            s.sendall(AMQP_HEADER)
         if mode == "random":
             s.sendall(garbage(RNG.randrange(64, 4096)))
         elif mode == "negative-length":
@@ -85,6 +105,17 @@ def send(mode, port):
         elif mode == "pg-truncated-startup":
             s.sendall(struct.pack("!ii", 200, 196608) + b"user\0")
             time.sleep(0.05)
+        elif mode == "amqp-random":
+            s.sendall(garbage(RNG.randrange(64, 4096)))
+        elif mode == "amqp-bad-frame-end":
+            # connection.start-ok's place: a method frame whose end byte is wrong
+            amqp_wait_start(s)
+            payload = struct.pack("!HH", 10, 11) + b"\0" * 8
+            s.sendall(struct.pack("!BHI", 1, 0, len(payload)) + payload + b"\x00")
+        elif mode == "amqp-huge-frame":
+            # a frame header claiming ~2 GB, then a few bytes of it
+            amqp_wait_start(s)
+            s.sendall(struct.pack("!BHI", 1, 0, 0x7FFFFFF0) + b"\0" * 32)
         else:
             raise SystemExit(f"unknown mode {mode}")
         if mode not in ("truncated", "short-body", "pg-truncated-startup"):
