@@ -73,6 +73,7 @@ class TcpRetransmits(unittest.TestCase):
             truth = retrans_segs()
             m = agent.settle()
             print(f"measured: TcpRetransSegs={truth} agent={agent_total(m)} "
+                  f"unknown={m.value('redeye_tcp_retransmits_total', service_name='unknown')} "
                   f"NETFILTER_DROP={m.value('redeye_tcp_drops_total', reason='NETFILTER_DROP')}", flush=True)
             self.assertGreater(truth, 0, "the drop rule forced no retransmit")
             self.assertEqual(agent_total(m), truth)
