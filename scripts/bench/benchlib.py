@@ -266,18 +266,25 @@ def other_agents(own=frozenset()):
     return out
 
 
-def bpf_prog_ids(pid):
+def fdinfo_ids(pid, field):
+    """The values of `field:` (prog_id, map_id) over the fds the process holds."""
     ids = set()
     fdinfo = f"/proc/{pid}/fdinfo"
+    prefix = field + ":"
     for fd in os.listdir(fdinfo):
         try:
             with open(os.path.join(fdinfo, fd)) as f:
                 for line in f:
-                    if line.startswith("prog_id:"):
+                    if line.startswith(prefix):
                         ids.add(int(line.split()[1]))
         except OSError:
             continue
     return ids
+
+
+def bpf_prog_ids(pid):
+    """Ids of the BPF programs the process holds an fd of."""
+    return fdinfo_ids(pid, "prog_id")
 
 
 def bpf_snapshot(pid):
@@ -589,17 +596,7 @@ def nginx_pids(nginx):
 
 def bpf_map_ids(pid):
     """Ids of the BPF maps the process holds an fd of."""
-    ids = set()
-    fdinfo = f"/proc/{pid}/fdinfo"
-    for fd in os.listdir(fdinfo):
-        try:
-            with open(os.path.join(fdinfo, fd)) as f:
-                for line in f:
-                    if line.startswith("map_id:"):
-                        ids.add(int(line.split()[1]))
-        except OSError:
-            continue
-    return ids
+    return fdinfo_ids(pid, "map_id")
 
 
 def bpf_map_memory(pid):

@@ -32,6 +32,22 @@ AmqpDetails details(AmqpEvent event) {
   return d;
 }
 
+// The entries of `by_tag` an ack, nack or reject (or a broker's confirm)
+// covers: its delivery tag alone, or with `multiple` every tag up to it
+// (all of them for tag 0).
+template <typename ByTag>
+std::pair<typename ByTag::iterator, typename ByTag::iterator> covered(ByTag& by_tag, const Method& m) {
+  auto first = by_tag.begin();
+  auto last = by_tag.end();
+  if (!m.multiple) {
+    first = by_tag.find(m.delivery_tag);
+    last = first == by_tag.end() ? first : std::next(first);
+  } else if (m.delivery_tag != 0) {
+    last = by_tag.upper_bound(m.delivery_tag);
+  }
+  return {first, last};
+}
+
 }  // namespace
 
 AmqpStitcher::AmqpStitcher(RecordSink& sink, Role role, AmqpLimits limits)
@@ -330,14 +346,7 @@ void AmqpStitcher::deliver(Channel& ch, const Consumer* consumer, const char* op
 }
 
 void AmqpStitcher::settle(Channel& ch, const Method& m, std::string_view outcome, uint64_t time_ns) {
-  auto first = ch.unacked.begin();
-  auto last = ch.unacked.end();
-  if (!m.multiple) {
-    first = ch.unacked.find(m.delivery_tag);
-    last = first == ch.unacked.end() ? first : std::next(first);
-  } else if (m.delivery_tag != 0) {
-    last = ch.unacked.upper_bound(m.delivery_tag);
-  }
+  auto [first, last] = covered(ch.unacked, m);
   if (first == last) {
     ++stats_.settlements_unmatched;
     // Delivered before the agent looked, or not kept: counted, not timed.
@@ -360,14 +369,7 @@ void AmqpStitcher::settle(Channel& ch, const Method& m, std::string_view outcome
 }
 
 void AmqpStitcher::confirm(Channel& ch, const Method& m, std::string_view outcome, uint64_t time_ns) {
-  auto first = ch.unconfirmed.begin();
-  auto last = ch.unconfirmed.end();
-  if (!m.multiple) {
-    first = ch.unconfirmed.find(m.delivery_tag);
-    last = first == ch.unconfirmed.end() ? first : std::next(first);
-  } else if (m.delivery_tag != 0) {
-    last = ch.unconfirmed.upper_bound(m.delivery_tag);
-  }
+  auto [first, last] = covered(ch.unconfirmed, m);
   if (first == last) {
     ++stats_.confirms_unmatched;
     return;
