@@ -6,9 +6,10 @@
  * Many of these events fire in softirq context, where "current" is whatever
  * task the interrupt landed on. Every socket is therefore given an owner
  * while we are still in its process's context (connect() puts it in
- * SYN_SENT, listen() in LISTEN, accept() returns it), and softirq events are
- * attributed through sk_owner (redeye/tcp_owner.h); accepted sockets get
- * their owner from the sockets object's sys_exit program.
+ * SYN_SENT, listen() in LISTEN), and softirq events are attributed through
+ * sk_owner (redeye/tcp_owner.h). Accepted sockets get their owner from the
+ * first process that does I/O on them (the sockets object) or closes them
+ * (here): no syscall tracepoint is needed.
  */
 #include "redeye/bpf_common.h"
 #include "redeye/fd_socket.h"
@@ -139,9 +140,17 @@ static __always_inline int on_set_state(unsigned long long *ctx)
 		return 0;
 	}
 
-	if (old == TCP_ESTABLISHED) {
+	if (old == TCP_ESTABLISHED || old == TCP_CLOSE_WAIT) {
 		info = owner_of(sk);
 		if (!info)
+			return 0;
+		/* close() and shutdown() run in the owner's context: they move a
+		 * socket to FIN_WAIT1 or LAST_ACK, or abort it to CLOSE with no
+		 * error (a reset or timeout in softirq sets sk_err first) */
+		if (!info->tgid && (new == TCP_FIN_WAIT1 || new == TCP_LAST_ACK ||
+				    (new == TCP_CLOSE && !BPF_CORE_READ((struct sock *)sk, sk_err))))
+			tcp_owner_adopt(info);
+		if (old == TCP_CLOSE_WAIT)
 			return 0;
 		if (info->counted) {
 			count_close(info, now);

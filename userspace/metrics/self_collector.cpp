@@ -15,7 +15,11 @@ const char* stage_name(LostStage s) {
 }
 
 const char* kernel_reason_name(uint32_t r) {
-  return r == REDEYE_LOST_RINGBUF_FULL ? "ringbuf_full" : "map_full";
+  switch (r) {
+    case REDEYE_LOST_RINGBUF_FULL: return "ringbuf_full";
+    case REDEYE_LOST_MAP_FULL: return "map_full";
+    default: return "frame_limit";
+  }
 }
 
 }  // namespace

@@ -82,12 +82,42 @@ static __always_inline void count_close(struct sk_info *info, __u64 end_ns)
 	hist_add_duration(&s->duration[dir], end_ns - info->start_ns);
 }
 
-/* accept() or accept4() returned fd in the current process. */
+/*
+ * An accepted socket's owner is the current process: the first to do I/O
+ * on it (sockets.bpf.c), to close it (tcp.bpf.c), or accept() itself
+ * (syscall capture). Counts the inbound connection once, with what
+ * happened to it before it had an owner.
+ */
+static __always_inline void tcp_owner_adopt(struct sk_info *info)
+{
+	struct redeye_tcp_stats *s;
+
+	if (info->tgid || info->direction != REDEYE_DIR_INBOUND || info->counted || info->ended == 2)
+		return;
+	info->tgid = current_tgid();
+	s = stats_for(info->tgid);
+	if (!s)
+		return;
+	__sync_fetch_and_add(&s->opened[REDEYE_DIR_INBOUND], 1);
+	if (info->reset_unowned) {
+		__sync_fetch_and_add(&s->resets_received, 1);
+		info->reset_unowned = 0;
+	}
+	if (info->ended == 1) {
+		/* the peer finished before the server got round to it */
+		count_close(info, info->end_ns);
+		info->ended = 2;
+	} else {
+		info->counted = 1;
+	}
+}
+
+/* accept() or accept4() returned fd in the current process (syscall
+ * capture). */
 static __always_inline void tcp_owner_accepted(long fd)
 {
 	struct sock *sk = tcp_sock_of_fd(fd);
 	struct sk_info *info, fresh = {};
-	struct redeye_tcp_stats *s;
 
 	if (!sk)
 		return;
@@ -101,25 +131,7 @@ static __always_inline void tcp_owner_accepted(long fd)
 		if (!info)
 			return;
 	}
-	if (info->counted || info->ended == 2)
-		return;
-	info->tgid = current_tgid();
-	info->direction = REDEYE_DIR_INBOUND;
-	s = stats_for(info->tgid);
-	if (!s)
-		return;
-	__sync_fetch_and_add(&s->opened[REDEYE_DIR_INBOUND], 1);
-	if (info->reset_unowned) {
-		__sync_fetch_and_add(&s->resets_received, 1);
-		info->reset_unowned = 0;
-	}
-	if (info->ended == 1) {
-		/* the peer finished before the server got round to accept() */
-		count_close(info, info->end_ns);
-		info->ended = 2;
-	} else {
-		info->counted = 1;
-	}
+	tcp_owner_adopt(info);
 }
 
 #endif /* REDEYE_TCP_OWNER_H */
