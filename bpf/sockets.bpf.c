@@ -260,14 +260,14 @@ static __always_inline void add_range(struct walk_ctx *w, __u32 n, __u32 cap, __
 		barrier_var(cap);
 		at &= CAPTURE_MASK;
 		cap &= CAPTURE_MASK;
-		if (bpf_probe_read_user(&s->ev.data[at], cap, w->ptr + w->off) != 0)
-			flags |= REDEYE_SEGMENT_LOST; /* the bytes are gone: a hole */
-		else
-			s->nbytes = at + cap;
-		if (flags & REDEYE_SEGMENT_LOST)
+		if (bpf_probe_read_user(&s->ev.data[at], cap, w->ptr + w->off) != 0) {
+			/* unreadable: a hole, and the segment ends with it */
 			seg->flags |= REDEYE_SEGMENT_LOST;
-		else
+			c->walk[dir].synced = 0;
+		} else {
+			s->nbytes = at + cap;
 			seg->captured += cap;
+		}
 		seg->length += cap;
 		c->position[dir] += cap;
 		s->ev.msg_size += cap;
@@ -304,8 +304,10 @@ static long walk_step(__u32 i, void *ctx)
 	left = w->len - w->off;
 	pos = c->position[dir];
 	if (!wd->synced) {
-		/* lost track mid-chunk: the rest of it is a hole the parser resyncs after */
+		/* lost track mid-chunk (bytes that are not the protocol): the
+		 * parser gets their head, rejects them and resyncs after the hole */
 		n = left;
+		cap = left > head_cap() ? head_cap() : left;
 		flags = REDEYE_SEGMENT_LOST;
 	} else if (wd->decoded) {
 		if (pos >= wd->frame_end) {

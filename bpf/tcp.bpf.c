@@ -54,6 +54,7 @@ struct {
 
 static const __u64 zero_u64;
 
+
 static __always_inline __u32 connect_fail_reason(int err)
 {
 	switch (err) {
@@ -132,10 +133,12 @@ static __always_inline int on_set_state(unsigned long long *ctx)
 			if (s)
 				__sync_fetch_and_add(&s->opened[REDEYE_DIR_OUTBOUND], 1);
 		} else {
-			/* passive open, in softirq: the owner is learnt at accept() */
+			/* passive open, in softirq: the owner is learnt from the
+			 * process that uses or holds it (tcp_owner.h) */
 			fresh.direction = REDEYE_DIR_INBOUND;
 			fresh.start_ns = now;
 			set_owner(sk, &fresh);
+			count_unowned(1);
 		}
 		return 0;
 	}
@@ -271,6 +274,10 @@ static __always_inline int on_receive_reset(unsigned long long *ctx)
 static __always_inline int on_destroy_sock(unsigned long long *ctx)
 {
 	__u64 key = ctx[0];
+	struct sk_info *info = owner_of((const void *)ctx[0]);
+
+	if (info && !info->tgid && info->direction == REDEYE_DIR_INBOUND)
+		count_unowned(-1); /* never accepted, or closed unseen */
 
 	bpf_map_delete_elem(&sk_owner, &key);
 	return 0;
@@ -327,3 +334,32 @@ REDEYE_TP_TWINS(tcp_send_reset, on_send_reset)
 REDEYE_TP_TWINS(tcp_receive_reset, on_receive_reset)
 REDEYE_TP_TWINS(tcp_destroy_sock, on_destroy_sock)
 REDEYE_TP_TWINS(kfree_skb, on_kfree_skb)
+
+/*
+ * Run by userspace (bpf_iter) after passive opens: every fd of every
+ * process; an accepted socket that has no owner yet gets the process that
+ * holds it. A server blocked in its first read() does no I/O the socket
+ * tracepoints see until data arrives, yet its connection is open now.
+ */
+SEC("iter/task_file")
+int find_owners(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	struct socket *sock;
+	struct sk_info *info;
+	struct sock *sk;
+
+	if (!task || !file)
+		return 0;
+	sock = bpf_sock_from_file(file);
+	if (!sock)
+		return 0;
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return 0;
+	info = owner_of(sk);
+	if (info && !info->tgid)
+		tcp_owner_adopt_by(info, BPF_CORE_READ(task, tgid));
+	return 0;
+}

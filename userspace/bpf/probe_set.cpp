@@ -52,6 +52,12 @@ std::string refusal(const LoadedObject& object, const std::string& probe) {
 
 }  // namespace
 
+CaptureChoice capture_choice(const std::string& flag) {
+  if (flag == "sockets") return CaptureChoice::SocketTracepoints;
+  if (flag == "syscalls") return CaptureChoice::Syscalls;
+  return CaptureChoice::Auto;
+}
+
 ProbeSet::ProbeSet(const ProbeSettings& settings)
     : sched_(std::make_unique<LoadedObject>("sched", skeleton_ops(sched_bpf__open, sched_bpf__destroy),
                                             refused(settings, "sched"))),

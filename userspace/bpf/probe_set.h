@@ -18,6 +18,9 @@ enum class CaptureChoice {
   Syscalls,            // sockets_syscalls.bpf.c only (the path for kernels before 6.3)
 };
 
+// "auto" | "sockets" | "syscalls" (the --capture flag); Auto for anything else.
+CaptureChoice capture_choice(const std::string& flag);
+
 // What was chosen, and why (redeye check, redeye_capture_info).
 struct CaptureStatus {
   std::string mode;    // "socket_tracepoints" | "syscalls" | "none"

@@ -64,6 +64,12 @@ SelfCollector::SelfCollector(prometheus::Registry& registry, const bpf::ProbeSet
       .Register(registry)
       .Add({{"version", REDEYE_VERSION}, {"kernel", std::move(kernel_release)}})
       .Set(1);
+  prometheus::BuildGauge()
+      .Name("redeye_capture_info")
+      .Help("Which hooks feed the protocol parsers (mode: socket_tracepoints, syscalls or none) and why")
+      .Register(registry)
+      .Add({{"mode", probes.capture().mode}, {"reason", probes.capture().reason}})
+      .Set(1);
   for (uint32_t r = 0; r < REDEYE_LOST_MAX; ++r)
     lost_.Add({{"stage", "kernel"}, {"reason", kernel_reason_name(r)}});
   lost_.Add({{"stage", "userspace"}, {"reason", "connection_evicted"}});

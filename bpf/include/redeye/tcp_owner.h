@@ -51,6 +51,27 @@ struct {
 
 static const struct redeye_tcp_stats zero_stats;
 
+/* [0]: accepted sockets without an owner yet (passive opens not adopted
+ * nor destroyed). While it is above 0 userspace runs tcp.bpf.c's
+ * find_owners: a server blocked in its first read() is seen by no other
+ * hook. Signed: sockets older than the agent are adopted without having
+ * been counted. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __s64);
+} unowned_inbound SEC(".maps");
+
+static __always_inline void count_unowned(__s64 d)
+{
+	__u32 zero = 0;
+	__s64 *n = bpf_map_lookup_elem(&unowned_inbound, &zero);
+
+	if (n)
+		__sync_fetch_and_add(n, d);
+}
+
 static __always_inline struct redeye_tcp_stats *stats_for(__u32 tgid)
 {
 	return LOOKUP_OR_INIT(&tcp_stats, &tgid, &zero_stats, count_lost);
@@ -85,16 +106,18 @@ static __always_inline void count_close(struct sk_info *info, __u64 end_ns)
 /*
  * An accepted socket's owner is the current process: the first to do I/O
  * on it (sockets.bpf.c), to close it (tcp.bpf.c), or accept() itself
- * (syscall capture). Counts the inbound connection once, with what
+ * (syscall capture); or the process holding its fd, found by the
+ * find_owners iterator (tcp.bpf.c) for a server blocked in its first read. Counts the inbound connection once, with what
  * happened to it before it had an owner.
  */
-static __always_inline void tcp_owner_adopt(struct sk_info *info)
+static __always_inline void tcp_owner_adopt_by(struct sk_info *info, __u32 tgid)
 {
 	struct redeye_tcp_stats *s;
 
-	if (info->tgid || info->direction != REDEYE_DIR_INBOUND || info->counted || info->ended == 2)
+	if (info->tgid || !tgid || info->direction != REDEYE_DIR_INBOUND || info->counted || info->ended == 2)
 		return;
-	info->tgid = current_tgid();
+	info->tgid = tgid;
+	count_unowned(-1);
 	s = stats_for(info->tgid);
 	if (!s)
 		return;
@@ -110,6 +133,11 @@ static __always_inline void tcp_owner_adopt(struct sk_info *info)
 	} else {
 		info->counted = 1;
 	}
+}
+
+static __always_inline void tcp_owner_adopt(struct sk_info *info)
+{
+	tcp_owner_adopt_by(info, current_tgid());
 }
 
 /* accept() or accept4() returned fd in the current process (syscall
