@@ -94,8 +94,8 @@ class UnixSockets(unittest.TestCase):
             cls.nginx = cls.started(named_servers.Nginx)
             cls.run_id = cls.pg.port
             rules = [*cls.pg.rule(), *cls.db.rule(), *cls.nginx.rule()]
-            for name in ("psqlpath", "psqlabstract", "psqltcp", "pymysql", "pymysqltcp", "curlpath", "curltcp", "curlabstract",
-                         "pyunixserver"):
+            for name in ("psqlpath", "psqlabstract", "psqltcp", "pymysql", "pymysqltcp", "curlpath", "curltcp",
+                         "curlabstract", "pyunixserver"):
                 rules += rule(cls.svc(name), cls.svc(name))
             cls.agent = Agent(*rules)
             cls.agent.start()

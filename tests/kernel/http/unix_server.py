@@ -8,7 +8,6 @@ import collections
 import http.server
 import json
 import os
-import socket
 import socketserver
 import sys
 import threading
