@@ -6,7 +6,8 @@
   publisher, at the consumer and at the broker's own service, the agent's
   counts equal the broker's own counters (rabbitmq_prometheus).
 - PostgreSQL: a pgbench script whose statements run in a pipeline
-  (\\startpipeline ... \\endpipeline, 24 statements per round trip): the
+  (\\startpipeline ... \\endpipeline, 24 or 60 statements per round trip,
+  with the extended protocol and with prepared statements): the
   agent's count per statement at pgbench and at the server equals
   pg_stat_statements.
 
@@ -145,7 +146,7 @@ class AmqpBursts(unittest.TestCase):
         self.run_burst(self.svc("packedpub"), self.svc("multicons"), "redeye-burst-packed", "packed", "multiple")
 
 
-# Six statements, each four times in one pipeline: 24 per round trip.
+# Six statements, each a few times in one pipeline: 24 or 60 per round trip.
 PIPELINE_STATEMENTS = [
     "SELECT abalance FROM pgbench_accounts WHERE aid = :aid;",
     "UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;",
@@ -154,10 +155,12 @@ PIPELINE_STATEMENTS = [
     "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (:tid, :bid, :aid, :delta, CURRENT_TIMESTAMP);",
     "SELECT tbalance FROM pgbench_tellers WHERE tid = :tid;",
 ]
-REPEATS = 4
-PIPELINE_SCRIPT = ("\\set aid random(1, 100000)\n\\set bid 1\n\\set tid random(1, 10)\n"
-                   "\\set delta random(-5000, 5000)\n\\startpipeline\n"
-                   + "".join(s + "\n" for s in PIPELINE_STATEMENTS) * REPEATS + "\\endpipeline\n")
+
+
+def pipeline_script(repeats):
+    return ("\\set aid random(1, 100000)\n\\set bid 1\n\\set tid random(1, 10)\n"
+            "\\set delta random(-5000, 5000)\n\\startpipeline\n"
+            + "".join(s + "\n" for s in PIPELINE_STATEMENTS) * repeats + "\\endpipeline\n")
 CLIENTS_N, TRANSACTIONS = 2, 50
 DB_SERVER = "db_server_operation_duration_seconds_count"
 DB_CLIENT = "db_client_operation_duration_seconds_count"
@@ -204,22 +207,31 @@ class PgbenchPipeline(unittest.TestCase):
         cls.pg.stop()
 
     def test_pipelined_statements_counted_one_by_one(self):
+        self.run_pipeline("extended", 4)
+
+    def test_pipelined_prepared_statements_counted_one_by_one(self):
+        # -M prepared: pgbench prepares every statement of the script inside
+        # the first pipeline of each client, then sends Bind/Execute only:
+        # 60 of those make a write of several KB
+        self.run_pipeline("prepared", 10)
+
+    def run_pipeline(self, mode, repeats):
         script = os.path.join(self.pg.dir, "pipeline.sql")
         with open(script, "w") as f:
-            f.write(PIPELINE_SCRIPT)
+            f.write(pipeline_script(repeats))
         os.chmod(script, 0o644)
         self.pg.admin("SELECT pg_stat_statements_reset()")
         time.sleep(1)  # the reset's exchange is recorded before the baseline
         before = self.agent.metrics()
         server_before = db_counts(before, DB_SERVER, service_name=self.pg.service)
         client_before = db_counts(before, DB_CLIENT, service_name=self.client)
-        out = self.pg.pgbench("-n", "-M", "extended", "-c", CLIENTS_N, "-t", TRANSACTIONS, "-f", script,
+        out = self.pg.pgbench("-n", "-M", mode, "-c", CLIENTS_N, "-t", TRANSACTIONS, "-f", script,
                               tag=self.client)
         total = CLIENTS_N * TRANSACTIONS
         self.assertIn(f"number of transactions actually processed: {total}/{total}", out)
         expected = collections.Counter()
         for s in PIPELINE_STATEMENTS:
-            expected[(*op_table(s), "")] += REPEATS * total
+            expected[(*op_table(s), "")] += repeats * total
 
         def server_delta(m):
             return delta(db_counts(m, DB_SERVER, service_name=self.pg.service), server_before)
@@ -238,7 +250,7 @@ class PgbenchPipeline(unittest.TestCase):
         for query, calls in self.pg.statement_calls().items():
             if "pg_stat_statements_reset" not in query:
                 truth[(*op_table(query), "")] += calls
-        print(f"\npg_stat_statements {dict(truth)}\nagent at {self.pg.service} {dict(server_delta(m))}\n"
+        print(f"\n-M {mode}: pg_stat_statements {dict(truth)}\nagent at {self.pg.service} {dict(server_delta(m))}\n"
               f"agent at {self.client} {dict(client_delta(m))}\nevents lost so far: {lost(m)}", file=sys.stderr)
         self.assertEqual(truth, expected, "pg_stat_statements did not count what the script ran")
         self.assertEqual(server_delta(m), truth, "server side")
