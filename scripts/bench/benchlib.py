@@ -388,21 +388,27 @@ class Agent:
             raise RuntimeError(f"agent /metrics answered {status}")
         return body
 
-    def nginx_requests(self, text=None):
+    def service_requests(self, service, text=None):
+        """The agent's count of requests served by one service (the sum of
+        its http_server_request_duration_seconds_count series)."""
         return metric_sum(text or self.metrics(), "http_server_request_duration_seconds_count",
-                          service_name="nginx")
+                          service_name=service)
+
+    def nginx_requests(self, text=None):
+        return self.service_requests("nginx", text)
 
     def lost(self, text=None):
         return metric_sum(text or self.metrics(), "redeye_events_lost_total")
 
-    def settle(self, timeout=15.0):
-        """Waits until the agent's nginx count stops moving: it collects
-        every second and drains the ring buffer behind the load."""
+    def settle(self, timeout=15.0, service="nginx"):
+        """Waits until the agent's count of the service's requests stops
+        moving: it collects every second and drains the ring buffer behind
+        the load."""
         start = time.monotonic()
         last, same = None, 0
         while time.monotonic() - start < timeout:
             text = self.metrics()
-            n = self.nginx_requests(text)
+            n = self.service_requests(service, text)
             same = same + 1 if n == last else 0
             last = n
             if same >= 3 and time.monotonic() - start >= 1.5:
@@ -514,7 +520,10 @@ def machine_info(args):
         pass
     with open("/proc/meminfo") as f:
         mem_gib = int(f.readline().split()[1]) / 1024 / 1024
-    nginx_v = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip().split("/")[-1]
+    try:
+        nginx_v = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip().split("/")[-1]
+    except OSError:  # a benchmark without nginx (node_peer)
+        nginx_v = "?"
     wrk_v = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
     wrk_v = (wrk_v.stdout + wrk_v.stderr).split()[1] if (wrk_v.stdout + wrk_v.stderr).split()[1:] else "?"
     try:

@@ -40,6 +40,12 @@ BENCHMARKS = [
     ("scale", "Scale: 10 000 keep-alive connections and 1 000 processes", "scripts/bench/scale.sh",
      "10 000 concurrent keep-alive connections, then 1 000 processes each holding one: agent RSS, "
      "connection table and BPF map entries stay bounded and go back down after."),
+    ("node_peer", "Peer: Node.js HTTP server, bare, with the OpenTelemetry SDK, and under redeye",
+     "scripts/bench/node_peer.sh",
+     "a peer in the same run: a Node.js `http` server under wrk keep-alive at full speed, (a) bare, (b) "
+     "instrumented with the OpenTelemetry JavaScript SDK (HTTP instrumentation, Prometheus exporter), (c) bare "
+     "under the agent, rounds interleaved a b c: requests/s, p99 and the loss of (b) and (c) against (a), the "
+     "agent's count of node's requests against wrk's, its CPU per request."),
 ]
 
 # Every figure issue 9 asks for, in the summary's order: (key, figure, target, section)
@@ -59,6 +65,10 @@ EXPECTED = [
     ("capacity_responsive", "capacity: agent /healthz during load, worst", "answers (≤ 1 s)", "capacity"),
     ("scale_rss", "scale: agent peak RSS with 10k connections and 1k processes", "≤ 64 MiB", "scale"),
     ("scale_maps", "scale: map entries and connection table bounded", "bounded", "scale"),
+    ("peer_node_loss", "peer: Node.js under wrk, throughput loss vs bare: OpenTelemetry SDK / redeye", "(reported)",
+     "node_peer"),
+    ("peer_node_counted", "peer: Node.js requests counted by the agent / sent by wrk", "all", "node_peer"),
+    ("peer_node_cpu", "peer: agent CPU per 10k Node.js requests", "≤ 0.05 s", "node_peer"),
 ]
 
 SECTION_RE = re.compile(r"<!-- ([a-z_]+):begin -->\n(.*?)\n<!-- \1:end -->\n?", re.S)
@@ -134,7 +144,7 @@ def intro():
         "and the summary by `scripts/bench/report.py` from the rows each section carries; rerun a script to "
         "refresh its section, and edit nothing between the markers by hand.",
         "",
-        "Run the whole suite (about 13 minutes on the 2-core development machine), as root, from the "
+        "Run the whole suite (about 16 minutes on the 2-core development machine), as root, from the "
         "repository root, on an otherwise idle machine with the agent built in `build/`:",
         "",
         "```sh",
@@ -148,8 +158,9 @@ def intro():
         "Each script waits until no other `redeye run` exists and the machine is idle (their probes and "
         "their CPU would distort the figures), turns `kernel.bpf_stats_enabled` off for its run and restores it, "
         "starts the agent fresh from a private copy of the binary, and stops everything it started. They "
-        "need nginx (nginx-light), wrk, hey, cc, bpftool and python3; `scripts/install-deps.sh --with-tests` "
-        "installs them.",
+        "need nginx (nginx-light), wrk, hey, cc, bpftool and python3, and node_peer also Node.js 20 with npm; "
+        "`scripts/install-deps.sh --with-tests` installs them. node_peer installs its pinned npm packages "
+        "(`scripts/bench/node_peer/package-lock.json`) itself, into `build/bench-node-peer/`.",
         "",
         "What each benchmark measures:",
         "",

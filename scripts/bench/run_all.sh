@@ -6,7 +6,9 @@
 #   3. http_overhead saturation (nginx + wrk), then once more with --bpf-stats (cost per BPF program)
 #   4. capacity      highest rate with zero lost events, and above it
 #   5. scale         10k keep-alive connections and 1k processes
-# About 13 minutes on the 2-core development machine when it is idle.
+#   6. node_peer     a Node.js server under wrk: bare, with the OpenTelemetry SDK, under the agent
+#                    (installs its pinned npm packages into build/bench-node-peer the first time)
+# About 16 minutes on the 2-core development machine when it is idle.
 #
 #   sudo scripts/bench/run_all.sh [--agent PATH] [--quick] [--no-docs] [--busy-ok] [--only NAME,...]
 #
@@ -32,7 +34,7 @@ while (($#)); do
     --docs-anyway) docs_anyway=1; shift ;;
     --busy-ok) busy=1; shift ;;
     --only) only=",$2,"; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_all: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -51,6 +53,7 @@ if ((quick)); then
   satbpf=(--rounds 1 --duration 3 --warmup 0 --bpf-stats)
   cap=(--steps 2000,20000,max --duration 3 --settle 10)
   scale=(--connections 2000 --processes 200 --hold 3 --settle 4)
+  node=(--rounds 1 --duration 3 --warmup 1)
 else
   hook=(--rounds 3 --iterations 500000)
   fixed=(--rounds 3 --duration 15)
@@ -58,6 +61,7 @@ else
   satbpf=(--rounds 1 --duration 10 --bpf-stats)
   cap=(--steps 5000,10000,20000,40000,max --duration 15)
   scale=(--connections 10000 --processes 1000 --hold 20)
+  node=(--rounds 3 --duration 10)
 fi
 
 failed=()
@@ -83,6 +87,7 @@ run http_overhead "$HERE/http_overhead.sh" "${sat[@]}" "${common[@]}"
 ((busy)) || run http_overhead_bpf "$HERE/http_overhead.sh" "${satbpf[@]}" "${common[@]}"
 run capacity "$HERE/capacity.sh" "${cap[@]}" "${common[@]}"
 run scale "$HERE/scale.sh" "${scale[@]}" "${common[@]}"
+run node_peer "$HERE/node_peer.sh" "${node[@]}" "${common[@]}"
 if ((docs)); then
   python3 "$HERE/report.py" --docs "$ROOT/docs/benchmarks.md"
 fi
