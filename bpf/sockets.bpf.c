@@ -34,8 +34,9 @@ REDEYE_DEFINE_LOST_MAP()
 #include "redeye/frame_walk.h"
 
 /* Frames followed per chunk of user memory before the walk gives up on the
- * rest of it (counted as REDEYE_LOST_FRAME_LIMIT). */
-const volatile __u32 walk_steps = 4096;
+ * rest of it (counted as REDEYE_LOST_FRAME_LIMIT): a 1 MiB read of
+ * 64-byte frames. */
+const volatile __u32 walk_steps = 16384;
 /* 0 turns the in-kernel frame walk off (every message a prefix, as the
  * syscall capture sends it). */
 const volatile __u32 walk_frames = 1;
@@ -285,15 +286,15 @@ static __always_inline void add_range(struct walk_ctx *w, __u32 n, __u32 cap, __
 	}
 }
 
-/* One step of the walk: the payload of the current frame up to the end of
- * the chunk or of the frame, or the next frame's header. */
+/* One step of the walk: the next frame's header when it is not decoded
+ * yet, then its payload up to the end of the chunk or of the frame: one
+ * step per frame. */
 static long walk_step(__u32 i, void *ctx)
 {
 	struct walk_ctx *w = ctx;
 	struct conn *c = w->c;
 	struct walk_dir *wd;
-	__u32 dir = w->dir & 1, left, n = 0, cap = 0;
-	__u16 flags = 0;
+	__u32 dir = w->dir & 1, left, n, cap = 0;
 	struct frame_head fh;
 	__u32 have, take;
 	__u64 pos;
@@ -302,25 +303,13 @@ static long walk_step(__u32 i, void *ctx)
 		return 1;
 	wd = &c->walk[dir];
 	left = w->len - w->off;
-	pos = c->position[dir];
 	if (!wd->synced) {
 		/* lost track mid-chunk (bytes that are not the protocol): the
 		 * parser gets their head, rejects them and resyncs after the hole */
-		n = left;
-		cap = left > head_cap() ? head_cap() : left;
-		flags = REDEYE_SEGMENT_LOST;
-	} else if (wd->decoded) {
-		if (pos >= wd->frame_end) {
-			wd->decoded = 0;
-			wd->hdr_start = wd->frame_end;
-			wd->carry_len = 0;
-			__builtin_memset(wd->carry, 0, sizeof(wd->carry));
-			return 0;
-		}
-		n = wd->frame_end - pos > left ? left : wd->frame_end - pos;
-		if (wd->capture_to > pos)
-			cap = wd->capture_to - pos > n ? n : wd->capture_to - pos;
-	} else {
+		add_range(w, left, left > head_cap() ? head_cap() : left, REDEYE_SEGMENT_LOST);
+		return 0;
+	}
+	if (!wd->decoded) {
 		/* the header at hdr_start, of which carry_len bytes came earlier:
 		 * the rest is read after them, in place */
 		have = wd->carry_len;
@@ -341,19 +330,28 @@ static long walk_step(__u32 i, void *ctx)
 		case FRAME_NEEDS_MORE:
 			/* cut by the end of the chunk: the rest comes with the next */
 			wd->carry_len = have + take;
-			n = cap = left;
-			break;
+			add_range(w, left, left, 0);
+			return 0;
 		case FRAME_INVALID:
 			wd->synced = 0;
 			return 0;
-		default:
-			wd->decoded = 1;
-			wd->frame_end = wd->hdr_start + fh.length;
-			wd->capture_to = wd->hdr_start + fh.head;
-			return 0;
 		}
+		wd->decoded = 1;
+		wd->frame_end = wd->hdr_start + fh.length;
+		wd->capture_to = wd->hdr_start + fh.head;
 	}
-	add_range(w, n, cap, flags);
+	pos = c->position[dir];
+	n = wd->frame_end - pos > left ? left : wd->frame_end - pos;
+	if (wd->capture_to > pos)
+		cap = wd->capture_to - pos > n ? n : wd->capture_to - pos;
+	add_range(w, n, cap, 0);
+	if (c->position[dir] >= wd->frame_end) {
+		/* the frame is whole: the next header starts here */
+		wd->decoded = 0;
+		wd->hdr_start = wd->frame_end;
+		wd->carry_len = 0;
+		__builtin_memset(wd->carry, 0, sizeof(wd->carry));
+	}
 	return 0;
 }
 
