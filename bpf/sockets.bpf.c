@@ -82,6 +82,9 @@ static __always_inline struct conn *open_sock(struct sock *sk, __u64 cookie)
 	struct conn c = {};
 
 	c.id.sock = cookie;
+	/* a state the LRU pushed out and made again is a new connection to
+	 * userspace: its stream positions start over */
+	c.id.generation = bpf_ktime_get_ns();
 	c.state = CONN_IGNORED;
 	if ((family == AF_INET || family == AF_INET6) && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP) {
 		struct sk_info *info = owner_of(sk);

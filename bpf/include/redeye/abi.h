@@ -198,9 +198,10 @@ enum redeye_capture_mode {
 
 /*
  * A connection's identity in userspace. Socket capture: the socket cookie
- * (never reused while the kernel runs), generation 0: every fd and process
- * sharing the socket is one connection. Syscall capture: tgid << 32 | fd,
- * generation its creation time, so that a reused fd is a new connection.
+ * (never reused while the kernel runs): every fd and process sharing the
+ * socket is one connection. Syscall capture: tgid << 32 | fd. The
+ * generation is the time the kernel state was made, so that a reused fd,
+ * or a state evicted and made again, is a new connection.
  */
 struct redeye_conn_id {
 	__u64 sock;
