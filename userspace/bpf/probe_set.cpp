@@ -81,7 +81,7 @@ void ProbeSet::load_capture(const ProbeSettings& settings) {
                                     [this, settings, self](sockets_bpf* s) {
                                       s->rodata->capture_bytes = settings.capture_bytes;
                                       s->rodata->self_tgid = self;
-                                      share_tcp_owner_maps(s->maps.sk_owner, s->maps.tcp_stats);
+                                      share_tcp_owner_maps(s->maps.sk_owner, s->maps.tcp_stats, s->maps.unowned_inbound);
                                     }),
           refused(settings, "sockets"));
       if (attached(*sockets_, "sock_send_length") && attached(*sockets_, "sock_recv_length")) {
@@ -106,19 +106,20 @@ void ProbeSet::load_capture(const ProbeSettings& settings) {
                                          [this, settings, self](sockets_syscalls_bpf* s) {
                                            s->rodata->capture_bytes = settings.capture_bytes;
                                            s->rodata->self_tgid = self;
-                                           share_tcp_owner_maps(s->maps.sk_owner, s->maps.tcp_stats);
+                                           share_tcp_owner_maps(s->maps.sk_owner, s->maps.tcp_stats, s->maps.unowned_inbound);
                                          }),
       refused(settings, "sockets"));
   if (settings.capture == CaptureChoice::Auto) log_warn("capture: syscall tracepoints, because ", why);
   capture_ = {attached(*sockets_, "sys_exit") ? "syscalls" : "none", why};
 }
 
-void ProbeSet::share_tcp_owner_maps(bpf_map* sk_owner, bpf_map* tcp_stats) const {
+void ProbeSet::share_tcp_owner_maps(bpf_map* sk_owner, bpf_map* tcp_stats, bpf_map* unowned_inbound) const {
   // The capture object gives accepted sockets their owner in the tcp
   // object's maps (bpf/include/redeye/tcp_owner.h). Without a loaded tcp
   // object it keeps maps of its own that nobody reads.
   if (!tcp_ || !tcp_->loaded()) return;
-  for (auto [name, map] : {std::pair{"sk_owner", sk_owner}, std::pair{"tcp_stats", tcp_stats}}) {
+  for (auto [name, map] : {std::pair{"sk_owner", sk_owner}, std::pair{"tcp_stats", tcp_stats},
+                           std::pair{"unowned_inbound", unowned_inbound}}) {
     const int fd = tcp_->map_fd(name);
     if (fd >= 0 && bpf_map__reuse_fd(map, fd) != 0)
       log_warn("sockets: cannot share the tcp object's map ", name, "; accepted connections go unowned");

@@ -59,7 +59,7 @@ class ProbeSet {
   void load_capture(const ProbeSettings& settings);
   // Before a capture object loads: it writes accepted sockets' owners into
   // the tcp object's sk_owner and tcp_stats (bpf/include/redeye/tcp_owner.h).
-  void share_tcp_owner_maps(bpf_map* sk_owner, bpf_map* tcp_stats) const;
+  void share_tcp_owner_maps(bpf_map* sk_owner, bpf_map* tcp_stats, bpf_map* unowned_inbound) const;
 
   CaptureStatus capture_;
 

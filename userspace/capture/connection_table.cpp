@@ -165,10 +165,13 @@ void ConnectionTable::on_event(const void* data, size_t size) {
   }
   if (ev.kind == REDEYE_UNIX_PATH) {
     Entry& entry = it != entries_.end() ? *it->second : open(key, ev);
-    // sun_path is NUL-terminated within its length; an abstract name is not
-    std::string_view path(ev.data, ev.captured);
+    // sun_path is NUL-terminated within its length; an abstract name is
+    // not, and may hold any byte: a label gets printable ASCII only.
+    std::string_view path(ev.data, std::min<size_t>(ev.captured, 108));
     if (!path.empty() && path.front() != '@') path = path.substr(0, path.find('\0'));
     entry.info.peer.assign(path);
+    for (char& ch : entry.info.peer)
+      if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7e) ch = '?';
     return;
   }
   if (ev.kind != REDEYE_DATA) return;

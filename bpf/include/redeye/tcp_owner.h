@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Owners of TCP sockets, shared by the tcp and sockets objects.
+ * Owners of TCP sockets, shared by the tcp object and the capture object
+ * (sockets.bpf.c, or sockets_syscalls.bpf.c which learns them at accept()).
  *
  * Softirq events (retransmits, resets, state changes of accepted sockets)
  * are attributed to a process through sk_owner. Outbound and listening
