@@ -58,6 +58,15 @@ struct {
 
 /* ---- connection state ------------------------------------------------- */
 
+/* The socket's cookie: a plain load once the kernel (or an earlier call
+ * here) has given it one, the helper only the first time. */
+static __always_inline __u64 cookie_of(struct sock *sk)
+{
+	__u64 cookie = sk->__sk_common.skc_cookie.counter;
+
+	return cookie ? cookie : bpf_get_socket_cookie(sk);
+}
+
 /* Which end of a Unix stream connection a socket is: the accepted one
  * carries the listener's address and no path of its own (bind sets the
  * path). REDEYE_ROLE_UNKNOWN when both ends look alike (a client bound to
@@ -497,7 +506,8 @@ __noinline int walk_message(struct conn *c, const struct user_buf *b)
 	if (!c || !b)
 		return 0;
 	dir = b->dir & 1;
-	s = start_event(c, b->enter_ns, dir, 0);
+	/* the tracepoint fires at the call's return: one time for both ends */
+	s = start_event_at(c, b->enter_ns, b->enter_ns, dir, 0);
 	if (!s)
 		return 0;
 	start_walk(c, dir);
@@ -540,7 +550,7 @@ __noinline int plain_message(struct conn *c, const struct user_buf *b)
 		return 0;
 	dir = b->dir & 1;
 	was_inferring = c->state == CONN_INFERRING;
-	s = start_event(c, b->enter_ns, dir, b->size);
+	s = start_event_at(c, b->enter_ns, b->enter_ns, dir, b->size);
 	if (!s)
 		return 0;
 	switch (b->kind) {
@@ -580,7 +590,7 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u32
 
 	if (!sk || (__u32)(id >> 32) == self_tgid)
 		return 0;
-	cookie = bpf_get_socket_cookie(sk);
+	cookie = cookie_of(sk);
 	c = bpf_map_lookup_elem(&conns, &cookie);
 	if (!c) {
 		/* even a failed call: the first I/O names an accepted socket's owner */
@@ -620,7 +630,7 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u32
 	if (walked(c))
 		walk_message(c, &b);
 	else if (b.kind == BUF_NONE)
-		emit_size_only(c, b.enter_ns, dir, ret);
+		emit_size_only(c, b.enter_ns, b.enter_ns, dir, ret);
 	else
 		plain_message(c, &b);
 	return 0;
@@ -646,7 +656,9 @@ int BPF_PROG(sock_state, const struct sock *sk, int oldstate, int newstate)
 
 	if (newstate != TCP_CLOSE_STATE || !sk)
 		return 0;
-	cookie = bpf_get_socket_cookie((void *)sk);
-	end_conn(cookie);
+	/* no cookie yet: no I/O was ever seen on it, so it has no state */
+	cookie = sk->__sk_common.skc_cookie.counter;
+	if (cookie)
+		end_conn(cookie);
 	return 0;
 }

@@ -191,7 +191,7 @@ static __always_inline void exit_io(long ret)
 	}
 	case IO_SENDFILE: {
 		/* bodies from files: the size moves the stream, no bytes */
-		emit_size_only(c, a.enter_ns, REDEYE_SEND, ret);
+		emit_size_only(c, a.enter_ns, bpf_ktime_get_ns(), REDEYE_SEND, ret);
 		break;
 	}
 	}

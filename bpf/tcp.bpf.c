@@ -196,6 +196,7 @@ static __always_inline int on_retransmit(unsigned long long *ctx)
 	struct redeye_tcp_stats *s;
 	struct sk_buff *skb = (struct sk_buff *)ctx[1];
 	struct tcp_skb_cb *cb;
+	struct sk_info *info;
 	__u16 segs;
 
 	/* Not sent: the kernel does not count it either. err is a 6.x addition;
@@ -207,10 +208,16 @@ static __always_inline int on_retransmit(unsigned long long *ctx)
 	segs = BPF_CORE_READ(cb, tcp_gso_segs);
 	if (!segs)
 		segs = 1;
-	s = stats_for(owner_tgid((const void *)ctx[0]));
+	info = owner_of((const void *)ctx[0]);
+	if (info && awaits_owner(info)) {
+		/* accepted, not owned yet: counted for its owner when it has one */
+		__sync_fetch_and_add(&info->retrans_unowned, segs);
+		return 0;
+	}
+	s = stats_for(info ? info->tgid : 0);
 	if (s)
 		__sync_fetch_and_add(&s->retransmits, segs);
-	emit_tcp_event((const void *)ctx[0], owner_tgid((const void *)ctx[0]), REDEYE_TCP_RETRANSMIT, 0);
+	emit_tcp_event((const void *)ctx[0], info ? info->tgid : 0, REDEYE_TCP_RETRANSMIT, 0);
 	return 0;
 }
 
@@ -230,13 +237,23 @@ static __always_inline int on_send_reset(unsigned long long *ctx)
 	const void *sk = (const void *)ctx[0];
 	struct redeye_tcp_stats *s;
 	struct sk_info *info;
+	__u8 state;
 
-	/* No socket: the kernel answering a segment nobody listens for. */
+	/* No socket: the kernel answering a segment nobody listens for. A
+	 * time-wait or request mini socket is no socket of sk_owner either: its
+	 * address may be one a freed full socket had. */
 	if (!sk)
+		return 0;
+	state = BPF_CORE_READ((struct sock *)sk, __sk_common.skc_state);
+	if (state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV)
 		return 0;
 	info = owner_of(sk);
 	if (!info)
 		return 0;
+	if (awaits_owner(info)) {
+		__sync_fetch_and_add(&info->resets_sent_unowned, 1);
+		return 0;
+	}
 	s = stats_for(info->tgid);
 	if (s)
 		__sync_fetch_and_add(&s->resets_sent, 1);
@@ -257,9 +274,8 @@ static __always_inline int on_receive_reset(unsigned long long *ctx)
 	info = owner_of(sk);
 	if (!info)
 		return 0;
-	if (!info->tgid && info->direction == REDEYE_DIR_INBOUND && !info->counted &&
-	    !info->ended) {
-		/* still in the accept queue: count it for whoever accepts it */
+	if (awaits_owner(info) && !info->ended) {
+		/* no owner yet: count it for whoever takes the socket */
 		info->reset_unowned = 1;
 		return 0;
 	}
@@ -276,8 +292,18 @@ static __always_inline int on_destroy_sock(unsigned long long *ctx)
 	__u64 key = ctx[0];
 	struct sk_info *info = owner_of((const void *)ctx[0]);
 
-	if (info && !info->tgid && info->direction == REDEYE_DIR_INBOUND)
-		count_unowned(-1); /* never accepted, or closed unseen */
+	if (info && !info->tgid && info->direction == REDEYE_DIR_INBOUND) {
+		/* never taken by a process: what waited for an owner is nobody's */
+		struct redeye_tcp_stats *s = stats_for(0);
+
+		count_unowned(-1);
+		if (s && info->retrans_unowned)
+			__sync_fetch_and_add(&s->retransmits, info->retrans_unowned);
+		if (s && info->resets_sent_unowned)
+			__sync_fetch_and_add(&s->resets_sent, info->resets_sent_unowned);
+		if (s && info->reset_unowned)
+			__sync_fetch_and_add(&s->resets_received, 1);
+	}
 
 	bpf_map_delete_elem(&sk_owner, &key);
 	return 0;

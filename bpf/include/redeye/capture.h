@@ -146,8 +146,10 @@ static __always_inline void fill_peer(struct conn *c, struct sock *sk)
 }
 
 /* The event header of the connection, for `size` bytes at the current
- * position of direction `dir`; data empty. */
-static __always_inline struct scratch *start_event(struct conn *c, __u64 enter_ns, __u32 dir, __u64 size)
+ * position of direction `dir`, moved by a call timed [enter_ns, exit_ns];
+ * data empty. */
+static __always_inline struct scratch *start_event_at(struct conn *c, __u64 enter_ns, __u64 exit_ns, __u32 dir,
+						      __u64 size)
 {
 	struct scratch *s = scratch();
 	__u64 id = bpf_get_current_pid_tgid();
@@ -158,7 +160,7 @@ static __always_inline struct scratch *start_event(struct conn *c, __u64 enter_n
 	s->ev.protocol = c->protocol;
 	s->ev.conn = c->id;
 	s->ev.enter_ns = enter_ns;
-	s->ev.exit_ns = bpf_ktime_get_ns();
+	s->ev.exit_ns = exit_ns;
 	s->ev.position = c->position[dir & 1];
 	s->ev.msg_size = size;
 	s->ev.captured = 0;
@@ -175,6 +177,12 @@ static __always_inline struct scratch *start_event(struct conn *c, __u64 enter_n
 	s->nbytes = 0;
 	s->nseg = 0;
 	return s;
+}
+
+/* The same, for a call that returns now. */
+static __always_inline struct scratch *start_event(struct conn *c, __u64 enter_ns, __u32 dir, __u64 size)
+{
+	return start_event_at(c, enter_ns, bpf_ktime_get_ns(), dir, size);
 }
 
 static __always_inline void output_event(struct scratch *s, __u32 data_bytes)
@@ -309,9 +317,9 @@ static __always_inline void emit_msghdr(struct conn *c, __u64 enter_ns, __u32 di
 
 /* Bytes that moved without passing through a user buffer (sendfile,
  * splice): the size moves the stream, no bytes. */
-static __always_inline void emit_size_only(struct conn *c, __u64 enter_ns, __u32 dir, __u64 size)
+static __always_inline void emit_size_only(struct conn *c, __u64 enter_ns, __u64 exit_ns, __u32 dir, __u64 size)
 {
-	struct scratch *s = start_event(c, enter_ns, dir, size);
+	struct scratch *s = start_event_at(c, enter_ns, exit_ns, dir, size);
 
 	if (s)
 		finish_event(c, s, dir, size);

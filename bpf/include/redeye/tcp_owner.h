@@ -26,7 +26,11 @@ struct sk_info {
 	__u8 direction; /* enum redeye_tcp_direction */
 	__u8 counted;   /* opened[] was incremented for the owner */
 	__u8 ended;     /* left ESTABLISHED before it had an owner */
-	__u8 reset_unowned; /* a reset arrived before accept() gave an owner */
+	__u8 reset_unowned; /* a reset arrived before the socket had an owner */
+	/* what happened before the socket had an owner, counted for it once it
+	 * has one: retransmitted segments, resets sent */
+	__u32 retrans_unowned;
+	__u32 resets_sent_unowned;
 	__u64 start_ns; /* entered ESTABLISHED */
 	__u64 end_ns;   /* left ESTABLISHED (only while !counted) */
 };
@@ -78,6 +82,12 @@ static __always_inline struct redeye_tcp_stats *stats_for(__u32 tgid)
 	return LOOKUP_OR_INIT(&tcp_stats, &tgid, &zero_stats, count_lost);
 }
 
+/* An accepted socket that has no owner yet, whose events wait for one. */
+static __always_inline int awaits_owner(const struct sk_info *info)
+{
+	return !info->tgid && info->direction == REDEYE_DIR_INBOUND && !info->counted && info->ended != 2;
+}
+
 static __always_inline struct sk_info *owner_of(const void *sk)
 {
 	__u64 key = (__u64)sk;
@@ -126,6 +136,14 @@ static __always_inline void tcp_owner_adopt_by(struct sk_info *info, __u32 tgid)
 	if (info->reset_unowned) {
 		__sync_fetch_and_add(&s->resets_received, 1);
 		info->reset_unowned = 0;
+	}
+	if (info->retrans_unowned) {
+		__sync_fetch_and_add(&s->retransmits, info->retrans_unowned);
+		info->retrans_unowned = 0;
+	}
+	if (info->resets_sent_unowned) {
+		__sync_fetch_and_add(&s->resets_sent, info->resets_sent_unowned);
+		info->resets_sent_unowned = 0;
 	}
 	if (info->ended == 1) {
 		/* the peer finished before the server got round to it */
