@@ -325,19 +325,34 @@ static __always_inline void emit_size_only(struct conn *c, __u64 enter_ns, __u64
 		finish_event(c, s, dir, size);
 }
 
+/*
+ * A close event is reserved in the ring and written in place, never built
+ * in the per-CPU scratch: TCP_CLOSE often comes in softirq, which can
+ * interrupt a program on this CPU that is halfway through a data event in
+ * that scratch.
+ */
 static __always_inline void emit_close(struct conn *c)
 {
-	struct scratch *s;
+	struct redeye_data_event_header *e;
+	__u64 id = bpf_get_current_pid_tgid();
 
 	if (c->state != CONN_TRACED)
 		return;
-	s = start_event(c, 0, 0, 0);
-	if (!s)
+	e = bpf_ringbuf_reserve(&data_events, sizeof(*e), 0);
+	if (!e) {
+		count_lost(REDEYE_LOST_RINGBUF_FULL);
 		return;
-	s->ev.kind = REDEYE_CLOSE;
-	s->ev.position = 0;
-	s->ev.enter_ns = s->ev.exit_ns;
-	output_event(s, 0);
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->kind = REDEYE_CLOSE;
+	e->protocol = c->protocol;
+	e->conn = c->id;
+	e->role = c->role;
+	e->family = c->family;
+	e->tgid = id >> 32;
+	e->tid = (__u32)id;
+	e->enter_ns = e->exit_ns = bpf_ktime_get_ns();
+	bpf_ringbuf_submit(e, wakeup_flags());
 }
 
 /* ---- TLS: plaintext from OpenSSL's SSL_read / SSL_write ------------------
