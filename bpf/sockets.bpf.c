@@ -1,369 +1,479 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Socket data capture for the protocol parsers, from syscall tracepoints
- * only. Per connection (tgid, fd) the kernel keeps a small state; data
- * syscalls on fds that are not TCP sockets cost one hash lookup and a short
- * walk from the fd to its inode. A connection whose first messages look
- * like no known protocol is marked ignored and costs one lookup from then
- * on. Traced connections send, per syscall, a header (positions, sizes,
- * times) and a bounded prefix of the bytes: headers, not bodies.
+ * Socket data capture from the socket tracepoints sock:sock_send_length and
+ * sock:sock_recv_length (Linux 6.3+). They fire only inside the socket
+ * send/receive paths, in the calling process, with the struct sock: a
+ * process that does no socket I/O runs none of these programs, and no
+ * syscall tracepoint is attached. The syscall and its buffer, iovec array
+ * or msghdr come from the task's saved user registers.
+ *
+ * State is per socket (its cookie): every fd and process sharing a socket
+ * (dup, fork, SCM_RIGHTS) is one connection, and a reused fd number cannot
+ * be taken for an old connection. Sockets opened before the agent started
+ * are found at their first I/O. TCP sockets end at inet_sock_set_state to
+ * TCP_CLOSE; Unix stream sockets when one end reads the end of the stream.
+ *
+ * Framed protocols (AMQP, PostgreSQL, MySQL) are walked in the kernel: a
+ * bounded loop follows the frame headers through every byte a call moved
+ * and copies only each frame's head, so a burst of many frames in one read
+ * reaches the parsers whole (see struct redeye_segment in abi.h).
  */
 #include "redeye/bpf_common.h"
-#include "redeye/fd_socket.h"
 #include "redeye/syscalls.h"
-#include "redeye/protocol_inference.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define EINPROGRESS 115
-
-/* Set from userspace before load. */
-const volatile __u32 capture_bytes = 2048; /* <= REDEYE_CAPTURE_MAX - 1 */
-const volatile __u32 infer_attempts = 4;   /* messages looked at before ignoring */
-const volatile __u32 self_tgid = 0;        /* the agent: its own scrapes are not traced */
-/* Last bytes of a PostgreSQL message longer than the prefix, sent beside
- * the prefix: a large result set ends with CommandComplete and
- * ReadyForQuery, which close the request. 0 turns it off. */
-const volatile __u32 tail_bytes = 256;     /* <= REDEYE_TAIL_MAX */
+#define SOCK_STREAM 1
+#define MSG_PEEK 2
+#define TCP_CLOSE_STATE 7
 
 REDEYE_DEFINE_LOST_MAP()
 
+#include "redeye/capture.h"
 #include "redeye/tcp_owner.h"
+#include "redeye/frame_walk.h"
 
-enum conn_state {
-	CONN_INFERRING = 0,
-	CONN_TRACED = 1,
-	CONN_IGNORED = 2,
+/* Frames followed per chunk of user memory before the walk gives up on the
+ * rest of it (counted as REDEYE_LOST_FRAME_LIMIT): a 1 MiB read of
+ * 64-byte frames. */
+const volatile __u32 walk_steps = 16384;
+/* 0 turns the in-kernel frame walk off (every message a prefix, as the
+ * syscall capture sends it). */
+const volatile __u32 walk_frames = 1;
+
+/* recvmmsg/sendmmsg run the tracepoint once per message: which message of
+ * the vector this thread is at. */
+struct mmsg_cursor {
+	__u64 vec;
+	__u32 next;
+	__u32 vlen;
 };
 
-struct conn {
-	__u64 generation;
-	__u64 position[2]; /* per enum redeye_data_direction */
-	__u32 protocol;
-	__u8 role;
-	__u8 state;
-	__u8 attempts;
-	__u8 tls; /* bytes move through SSL_read/SSL_write: plaintext comes from the uprobes */
-	__u16 family;
-	__u16 peer_port;
-	__u16 local_port;
-	__u16 pad2;
-	__u8 peer_addr[16];
-};
-
-/* (tgid << 32 | fd) -> conn. LRU: connections of processes that died
- * without closing are evicted instead of filling the map. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, struct conn);
-} conns SEC(".maps");
-
-/*
- * (tgid << 32 | fd) of fds found not to be TCP sockets (files, pipes, UDP,
- * unix sockets): their reads and writes skip the walk from the fd table to
- * the socket. Cleared when the fd is closed, dup'ed over, connected or
- * accepted; LRU, so a process that never closes cannot fill it.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, __u8);
-} not_tcp SEC(".maps");
-
-enum io_kind {
-	IO_READ, IO_WRITE, IO_READV, IO_WRITEV, IO_RECVMSG, IO_SENDMSG,
-	IO_RECVMMSG, IO_SENDMMSG, IO_SENDFILE, IO_CONNECT,
-};
-
-/* A syscall in flight: its arguments, from entry to exit. */
-struct io_args {
-	__u64 buf; /* buffer, iovec array, msghdr or mmsghdr array */
-	__u64 enter_ns;
-	__s32 fd;
-	__u32 kind;
-	__u32 count; /* iovcnt / vlen */
-	__u32 pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 4096);
 	__type(key, __u64); /* pid_tgid */
-	__type(value, struct io_args);
-} in_flight SEC(".maps");
+	__type(value, struct mmsg_cursor);
+} mmsg_cursors SEC(".maps");
 
-/* Event under construction; the spare half lets the verifier accept
- * copies at a variable offset. */
-struct scratch {
-	struct redeye_data_event ev;
-	char spare[REDEYE_CAPTURE_MAX];
-};
+/* ---- connection state ------------------------------------------------- */
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct scratch);
-} scratch_buf SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 * 1024 * 1024);
-} data_events SEC(".maps");
-
-#define CAPTURE_MASK (REDEYE_CAPTURE_MAX - 1)
-#define REDEYE_TAIL_MAX 512
-
-/* Waking the reader for every event costs a context switch per syscall
- * traced; the reader polls on its own every few tens of milliseconds and
- * is only woken when the buffer fills up. */
-#define WAKEUP_BYTES (1024 * 1024)
-
-static __always_inline __u64 wakeup_flags(void)
+/* The socket's cookie: a plain load once the kernel (or an earlier call
+ * here) has given it one, the helper only the first time. */
+static __always_inline __u64 cookie_of(struct sock *sk)
 {
-	return bpf_ringbuf_query(&data_events, BPF_RB_AVAIL_DATA) > WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
-										  : BPF_RB_NO_WAKEUP;
-}
-#define MAX_IOVECS 16 /* writev of chunked bodies: header, size, data, CRLF per chunk */
-#define MAX_MMSGS 4
+	__u64 cookie = sk->__sk_common.skc_cookie.counter;
 
-
-static __always_inline __u64 conn_key(__u32 tgid, int fd)
-{
-	return ((__u64)tgid << 32) | (__u32)fd;
+	return cookie ? cookie : bpf_get_socket_cookie(sk);
 }
 
-static __always_inline void fill_peer(struct conn *c, struct sock *sk)
+/* Which end of a Unix stream connection a socket is: the accepted one
+ * carries the listener's address and no path of its own (bind sets the
+ * path). REDEYE_ROLE_UNKNOWN when both ends look alike (a client bound to
+ * an abstract name): inference decides then. */
+static __always_inline __u8 unix_role(struct sock *sk)
 {
-	c->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	c->peer_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	c->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-	if (c->family == AF_INET)
-		BPF_CORE_READ_INTO(&c->peer_addr, sk, __sk_common.skc_daddr);
-	else
-		BPF_CORE_READ_INTO(&c->peer_addr, sk, __sk_common.skc_v6_daddr);
+	struct unix_sock *u = (struct unix_sock *)sk;
+	struct unix_sock *peer = (struct unix_sock *)BPF_CORE_READ(u, peer);
+	int self_server = BPF_CORE_READ(u, addr) && !BPF_CORE_READ(u, path.dentry);
+	int peer_server = peer && BPF_CORE_READ(peer, addr) && !BPF_CORE_READ(peer, path.dentry);
+
+	if (self_server == peer_server)
+		return REDEYE_ROLE_UNKNOWN;
+	return self_server ? REDEYE_ROLE_SERVER : REDEYE_ROLE_CLIENT;
 }
 
-/* New state for a TCP socket fd; NULL when the fd is no TCP socket. */
-static __always_inline struct conn *open_conn(__u64 key, int fd, __u8 role)
+/* First I/O on a socket: its state, IGNORED for anything but TCP and Unix
+ * stream sockets so that their next calls cost one lookup. */
+static __always_inline struct conn *open_sock(struct sock *sk, __u64 cookie)
 {
-	struct sock *sk = tcp_sock_of_fd(fd);
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	struct conn c = {};
 
-	if (!sk)
-		return NULL;
-	if (role != REDEYE_ROLE_UNKNOWN)
-		bpf_map_delete_elem(&not_tcp, &key); /* the fd number was reused without close() */
-	c.generation = bpf_ktime_get_ns();
-	c.role = role;
+	c.id.sock = cookie;
+	/* a state the LRU pushed out and made again is a new connection to
+	 * userspace: its stream positions start over */
+	c.id.generation = bpf_ktime_get_ns();
+	c.state = CONN_IGNORED;
+	if ((family == AF_INET || family == AF_INET6) && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP) {
+		struct sk_info *info = owner_of(sk);
+
+		c.state = CONN_INFERRING;
+		if (info) {
+			c.role = info->direction == REDEYE_DIR_OUTBOUND ? REDEYE_ROLE_CLIENT : REDEYE_ROLE_SERVER;
+			c.fresh = 1;
+			/* the process that does I/O on an accepted socket owns it */
+			if (!info->tgid)
+				tcp_owner_adopt(info);
+		}
+	} else if (family == AF_UNIX && BPF_CORE_READ(sk, sk_type) == SOCK_STREAM) {
+		c.state = CONN_INFERRING;
+		c.role = unix_role(sk);
+		c.fresh = c.role != REDEYE_ROLE_UNKNOWN;
+	}
 	fill_peer(&c, sk);
-	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY)) {
+	if (bpf_map_update_elem(&conns, &cookie, &c, BPF_ANY)) {
 		count_lost(REDEYE_LOST_MAP_FULL);
 		return NULL;
 	}
-	return bpf_map_lookup_elem(&conns, &key);
+	return bpf_map_lookup_elem(&conns, &cookie);
 }
 
-/* ---- TLS: plaintext from OpenSSL's SSL_read / SSL_write ------------------
- *
- * The uprobes stash the call per thread; the read/write syscall the library
- * makes inside the call names the socket (ssl -> fd), and the return probe
- * sends the plaintext as if the process had written it to the socket. */
-
-#define SSL_HANDSHAKE 2 /* ssl_call.dir of a handshake: names the socket, moves no data */
-
-struct ssl_call {
-	__u64 ssl;
-	__u64 buf;
-	__u64 size_out; /* SSL_*_ex: where the byte count is written */
-	__u64 enter_ns;
-	__u32 dir;
-	__u32 ex;
+/* The server's socket path of a Unix connection, once, before its first
+ * data event: sun_path, "@name" for an abstract address. Reserved in the
+ * ring rather than built in the scratch, which holds that data event. */
+#define UNIX_PATH_MAX 108
+struct unix_path_event {
+	struct redeye_data_event_header h;
+	char path[128];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64); /* pid_tgid */
-	__type(value, struct ssl_call);
-} ssl_calls SEC(".maps");
-
-/* SSL * -> conn key; LRU: SSL objects freed without notice age out. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, __u64);
-} ssl_conn SEC(".maps");
-
-/* Inside an SSL call: learn which socket the SSL object uses, and turn the
- * connection into a TLS one (its ciphertext is never parsed). */
-static __always_inline int in_ssl_call(__u64 id, __u64 key, struct conn *c)
+static __always_inline void send_unix_path(struct conn *c, struct sock *sk)
 {
-	struct ssl_call *call = bpf_map_lookup_elem(&ssl_calls, &id);
+	struct unix_sock *u = (struct unix_sock *)sk;
+	struct unix_address *addr;
+	struct unix_path_event *e;
+	__u32 plen;
+	int len;
 
-	if (!call)
-		return 0;
-	bpf_map_update_elem(&ssl_conn, &call->ssl, &key, BPF_ANY);
-	if (!c->tls) {
-		/* the handshake went by as unknown bytes: start over on plaintext */
-		c->tls = 1;
-		c->state = CONN_INFERRING;
-		c->attempts = 0;
-		c->position[0] = c->position[1] = 0;
+	if (c->family != AF_UNIX || c->unix_path_sent)
+		return;
+	c->unix_path_sent = 1;
+	if (c->role == REDEYE_ROLE_CLIENT)
+		u = (struct unix_sock *)BPF_CORE_READ(u, peer);
+	if (!u)
+		return;
+	addr = BPF_CORE_READ(u, addr);
+	if (!addr)
+		return;
+	len = BPF_CORE_READ(addr, len) - (int)sizeof(__u16); /* sun_family */
+	if (len <= 0)
+		return;
+	if (len > UNIX_PATH_MAX)
+		len = UNIX_PATH_MAX;
+	plen = len;
+	barrier_var(plen);
+	plen &= 127;
+	e = bpf_ringbuf_reserve(&data_events, sizeof(*e), 0);
+	if (!e) {
+		count_lost(REDEYE_LOST_RINGBUF_FULL);
+		return;
 	}
-	return 1;
+	__builtin_memset(&e->h, 0, sizeof(e->h));
+	e->h.kind = REDEYE_UNIX_PATH;
+	e->h.protocol = c->protocol;
+	e->h.conn = c->id;
+	e->h.role = c->role;
+	e->h.family = AF_UNIX;
+	e->h.tgid = current_tgid();
+	e->h.enter_ns = e->h.exit_ns = bpf_ktime_get_ns();
+	if (bpf_probe_read_kernel(e->path, plen, &addr->name[0].sun_path) != 0) {
+		bpf_ringbuf_discard(e, 0);
+		return;
+	}
+	if (e->path[0] == 0)
+		e->path[0] = '@';
+	/* a path is NUL-terminated within len, an abstract name is not */
+	e->h.captured = plen;
+	bpf_ringbuf_submit(e, 0);
 }
 
-static __always_inline void enter_io(int fd, const void *buf, __u32 kind, __u32 count)
+/* The connection ended: userspace closes it, the state goes. */
+static __always_inline void end_conn(__u64 cookie)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u64 key = conn_key(id >> 32, fd);
+	struct conn *c = bpf_map_lookup_elem(&conns, &cookie);
+
+	if (!c)
+		return;
+	emit_close(c);
+	bpf_map_delete_elem(&conns, &cookie);
+}
+
+/* ---- frame walk ------------------------------------------------------- */
+
+struct walk_ctx {
 	struct conn *c;
-	struct io_args a = {};
+	struct scratch *s;
+	const char *ptr; /* the chunk, in user memory */
+	__u32 len;
+	__u32 off;       /* bytes of the chunk accounted for */
+	__u32 dir;
+	__u32 done;
+};
 
-	if ((__u32)(id >> 32) == self_tgid)
-		return;
-	/* Files and pipes first: their calls should cost one lookup. */
-	if (bpf_map_lookup_elem(&not_tcp, &key))
-		return;
-	c = bpf_map_lookup_elem(&conns, &key);
-	if (!c) {
-		static const __u8 one = 1;
+/* Sends the walked event under construction; the next starts at the
+ * current position. */
+static __always_inline void flush_walk(struct walk_ctx *w)
+{
+	struct scratch *s = w->s;
+	__u32 nb = s->nbytes, ns = s->nseg, table;
 
-		/* sockets opened before the agent started are found here */
-		c = open_conn(key, fd, REDEYE_ROLE_UNKNOWN);
-		if (!c) {
-			bpf_map_update_elem(&not_tcp, &key, &one, BPF_ANY);
+	if (ns) {
+		if (ns > REDEYE_MAX_SEGMENTS || nb > WALK_ROOM)
 			return;
+		table = ns * sizeof(struct redeye_segment);
+		if (bpf_probe_read_kernel(&s->ev.data[nb & CAPTURE_MASK], table & (REDEYE_CAPTURE_MAX / 2 - 1),
+					  s->seg) == 0) {
+			s->ev.segments = ns;
+			s->ev.captured = nb + table;
+			output_event(s, nb + table);
 		}
 	}
-	if (in_ssl_call(id, key, c) || c->tls || c->state == CONN_IGNORED)
-		return;
-	a.buf = (__u64)buf;
-	a.enter_ns = bpf_ktime_get_ns();
-	a.fd = fd;
-	a.kind = kind;
-	a.count = count;
-	if (bpf_map_update_elem(&in_flight, &id, &a, BPF_ANY))
-		count_lost(REDEYE_LOST_MAP_FULL);
+	s->ev.position = w->c->position[w->dir & 1];
+	s->ev.msg_size = 0;
+	s->nbytes = 0;
+	s->nseg = 0;
 }
 
-static __always_inline struct scratch *start_event(struct conn *c, const struct io_args *a,
-						   __u32 dir, __u64 size)
+/* A new segment at the current position; flushes first when the event has
+ * no room for its entry and `need` more bytes. */
+static __always_inline struct redeye_segment *new_segment(struct walk_ctx *w, __u32 need)
 {
-	__u32 zero = 0;
-	struct scratch *s = bpf_map_lookup_elem(&scratch_buf, &zero);
+	struct scratch *s = w->s;
+	struct redeye_segment *seg;
 
-	if (!s)
-		return NULL;
-	s->ev.kind = REDEYE_DATA;
-	s->ev.protocol = c->protocol;
-	s->ev.conn.tgid = current_tgid();
-	s->ev.conn.fd = a->fd;
-	s->ev.conn.generation = c->generation;
-	s->ev.enter_ns = a->enter_ns;
-	s->ev.exit_ns = bpf_ktime_get_ns();
-	s->ev.position = c->position[dir & 1];
-	s->ev.msg_size = size;
-	s->ev.captured = 0;
-	s->ev.tail = 0;
-	s->ev.direction = dir;
-	s->ev.role = c->role;
-	s->ev.family = c->family;
-	s->ev.peer_port = c->peer_port;
-	s->ev.local_port = c->local_port;
-	__builtin_memcpy(s->ev.peer_addr, c->peer_addr, sizeof(c->peer_addr));
-	return s;
-}
-
-/* Appends up to `len` user bytes at `src` to the event's data. */
-static __always_inline void append_bytes(struct scratch *s, const void *src, __u64 len)
-{
-	__u32 off = s->ev.captured;
-	__u32 room;
-
-	if (off >= capture_bytes)
-		return;
-	room = capture_bytes - off;
-	if (len > room)
-		len = room;
-	off &= CAPTURE_MASK;
-	len &= CAPTURE_MASK;
-	if (bpf_probe_read_user(&s->ev.data[off], len, src) == 0)
-		s->ev.captured = off + len;
+	if (s->nseg >= REDEYE_MAX_SEGMENTS ||
+	    s->nbytes + need + (s->nseg + 1) * sizeof(struct redeye_segment) > WALK_ROOM)
+		flush_walk(w);
+	seg = &s->seg[s->nseg & (REDEYE_MAX_SEGMENTS - 1)];
+	seg->offset = w->c->position[w->dir & 1] - s->ev.position;
+	seg->length = 0;
+	seg->captured = 0;
+	seg->flags = 0;
+	s->nseg++;
+	return seg;
 }
 
 /*
- * Adds the last tail_bytes of a long PostgreSQL message after the prefix.
- * Only plain buffers: a result set is written with send()/write() and read
- * into one buffer. Head and tail never overlap, and both fit data[].
+ * Accounts the next `n` bytes of the chunk, copying the first `cap` of
+ * them. Copied bytes extend the last segment while it has no uncaptured
+ * rest; uncaptured ones always extend it (`flags` says what they are).
  */
-static __always_inline void append_tail(struct conn *c, struct scratch *s, const void *buf,
-					__u64 size)
+static __always_inline void add_range(struct walk_ctx *w, __u32 n, __u32 cap, __u16 flags)
 {
-	__u32 off = s->ev.captured, len = tail_bytes;
+	struct scratch *s = w->s;
+	struct conn *c = w->c;
+	struct redeye_segment *seg = NULL;
+	__u32 dir = w->dir & 1;
 
-	if (c->protocol != REDEYE_PROTO_POSTGRES || !len || len > REDEYE_TAIL_MAX)
-		return;
-	if (size <= (__u64)off + len || off + len >= REDEYE_CAPTURE_MAX)
-		return;
-	off &= CAPTURE_MASK;
-	len &= REDEYE_TAIL_MAX * 2 - 1;
-	if (bpf_probe_read_user(&s->ev.data[off], len, (const char *)buf + size - len) == 0)
-		s->ev.tail = len;
-}
+	if (cap > n)
+		cap = n;
+	if (s->nseg)
+		seg = &s->seg[(s->nseg - 1) & (REDEYE_MAX_SEGMENTS - 1)];
+	if (cap) {
+		__u32 at;
 
-/* Decides the protocol on the first messages, then sends or drops. */
-static __always_inline void finish_event(struct conn *c, struct scratch *s, __u32 dir, __u64 size)
-{
-	if (c->state == CONN_INFERRING) {
-		__u8 role = c->role;
-		__u32 proto = infer_protocol(s->ev.data, s->ev.captured, size, dir, &role);
-
-		if (proto == REDEYE_PROTO_UNKNOWN) {
-			if (++c->attempts >= infer_attempts)
-				c->state = CONN_IGNORED;
-			c->position[dir & 1] += size;
+		if (!seg || seg->length != seg->captured || s->nbytes + cap > WALK_ROOM - sizeof(*seg))
+			seg = new_segment(w, cap);
+		at = s->nbytes;
+		if (at > WALK_ROOM || cap > WALK_ROOM)
 			return;
+		/* keep the masks: the verifier needs them on the registers it copies with */
+		barrier_var(at);
+		barrier_var(cap);
+		at &= CAPTURE_MASK;
+		cap &= CAPTURE_MASK;
+		if (bpf_probe_read_user(&s->ev.data[at], cap, w->ptr + w->off) != 0) {
+			/* unreadable: a hole, and the segment ends with it */
+			seg->flags |= REDEYE_SEGMENT_LOST;
+			c->walk[dir].synced = 0;
+		} else {
+			s->nbytes = at + cap;
+			seg->captured += cap;
 		}
-		c->protocol = proto;
-		c->role = role;
-		c->state = CONN_TRACED;
-		s->ev.protocol = proto;
-		s->ev.role = role;
+		seg->length += cap;
+		c->position[dir] += cap;
+		s->ev.msg_size += cap;
+		w->off += cap;
+		n -= cap;
 	}
-	if (bpf_ringbuf_output(&data_events, &s->ev,
-			       offsetof(struct redeye_data_event, data) +
-				       ((s->ev.captured + s->ev.tail) & CAPTURE_MASK),
-			       wakeup_flags()))
-		count_lost(REDEYE_LOST_RINGBUF_FULL);
-	c->position[dir & 1] += size;
+	if (n) {
+		if (!seg)
+			seg = new_segment(w, 0);
+		seg->length += n;
+		seg->flags |= flags;
+		c->position[dir] += n;
+		s->ev.msg_size += n;
+		w->off += n;
+	}
 }
 
-static __always_inline void emit_buffer(struct conn *c, const struct io_args *a, __u32 dir,
-					const void *buf, __u64 size)
+/* One step of the walk: the next frame's header when it is not decoded
+ * yet, then its payload up to the end of the chunk or of the frame: one
+ * step per frame. */
+static long walk_step(__u32 i, void *ctx)
 {
-	struct scratch *s = start_event(c, a, dir, size);
+	struct walk_ctx *w = ctx;
+	struct conn *c = w->c;
+	struct walk_dir *wd;
+	__u32 dir = w->dir & 1, left, n, cap = 0;
+	struct frame_head fh;
+	__u32 have, take;
+	__u64 pos;
 
-	if (!s)
+	if (!c || !w->s || w->off >= w->len)
+		return 1;
+	wd = &c->walk[dir];
+	left = w->len - w->off;
+	if (!wd->synced) {
+		/* lost track mid-chunk (bytes that are not the protocol): the
+		 * parser gets their head, rejects them and resyncs after the hole */
+		add_range(w, left, left > head_cap() ? head_cap() : left, REDEYE_SEGMENT_LOST);
+		return 0;
+	}
+	if (!wd->decoded) {
+		/* the header at hdr_start, of which carry_len bytes came earlier:
+		 * the rest is read after them, in place */
+		have = wd->carry_len;
+		if (have >= FRAME_HEADER_MAX)
+			have = FRAME_HEADER_MAX - 1;
+		take = FRAME_HEADER_MAX - have;
+		if (take > left)
+			take = left;
+		barrier_var(have);
+		barrier_var(take);
+		have &= FRAME_HEADER_MAX - 1;
+		take &= FRAME_HEADER_MAX * 2 - 1;
+		if (take && bpf_probe_read_user(&wd->carry[have], take, w->ptr + w->off) != 0) {
+			wd->synced = 0;
+			return 0;
+		}
+		switch (decode_frame_head(c, dir, wd->carry, have + take, wd->hdr_start, &fh)) {
+		case FRAME_NEEDS_MORE:
+			/* cut by the end of the chunk: the rest comes with the next */
+			wd->carry_len = have + take;
+			add_range(w, left, left, 0);
+			return 0;
+		case FRAME_INVALID:
+			wd->synced = 0;
+			return 0;
+		}
+		wd->decoded = 1;
+		wd->frame_end = wd->hdr_start + fh.length;
+		wd->capture_to = wd->hdr_start + fh.head;
+	}
+	pos = c->position[dir];
+	n = wd->frame_end - pos > left ? left : wd->frame_end - pos;
+	if (wd->capture_to > pos)
+		cap = wd->capture_to - pos > n ? n : wd->capture_to - pos;
+	add_range(w, n, cap, 0);
+	if (c->position[dir] >= wd->frame_end) {
+		/* the frame is whole: the next header starts here */
+		wd->decoded = 0;
+		wd->hdr_start = wd->frame_end;
+		wd->carry_len = 0;
+		__builtin_memset(wd->carry, 0, sizeof(wd->carry));
+	}
+	return 0;
+}
+
+/* Walks `len` bytes of user memory at `ptr`, the next bytes of direction
+ * `dir`, into the event under construction. */
+static __always_inline void walk_chunk(struct conn *c, struct scratch *s, __u32 dir, const char *ptr, __u32 len)
+{
+	struct walk_ctx w = {.c = c, .s = s, .ptr = ptr, .len = len, .dir = dir};
+
+	bpf_loop(walk_steps, walk_step, &w, 0);
+	if (w.off < w.len) {
+		count_lost(REDEYE_LOST_FRAME_LIMIT);
+		c->walk[dir & 1].synced = 0;
+		add_range(&w, w.len - w.off, 0, REDEYE_SEGMENT_LOST);
+	}
+}
+
+/* A message on a walked connection: resynchronises at its start when the
+ * walk lost track, then walks each chunk of it. */
+static __always_inline void start_walk(struct conn *c, __u32 dir)
+{
+	struct walk_dir *wd = &c->walk[dir & 1];
+
+	if (wd->synced)
 		return;
-	append_bytes(s, buf, size);
-	append_tail(c, s, buf, size);
-	finish_event(c, s, dir, size);
+	/* a message starts at a frame boundary unless frames span messages:
+	 * the header decode rejects it otherwise */
+	__builtin_memset(wd, 0, sizeof(*wd));
+	wd->synced = 1;
+	wd->hdr_start = c->position[dir & 1];
 }
 
-static __always_inline void emit_iovec(struct conn *c, const struct io_args *a, __u32 dir,
-				       const struct iovec *iov, __u32 iovcnt, __u64 size)
+static __always_inline void finish_walk(struct conn *c, struct scratch *s, __u32 dir)
 {
-	struct scratch *s = start_event(c, a, dir, size);
+	struct walk_ctx w = {.c = c, .s = s, .dir = dir};
+
+	flush_walk(&w);
+}
+
+static __always_inline int walked(const struct conn *c)
+{
+	return walk_frames && c->state == CONN_TRACED && !c->tls &&
+	       (c->protocol == REDEYE_PROTO_AMQP || c->protocol == REDEYE_PROTO_POSTGRES ||
+		c->protocol == REDEYE_PROTO_MYSQL);
+}
+
+/* ---- the socket tracepoints ------------------------------------------- */
+
+/* Where the bytes of the current socket call are in user memory. */
+enum buf_kind { BUF_NONE, BUF_PLAIN, BUF_IOVEC, BUF_MSGHDR };
+
+struct user_buf {
+	__u32 kind;
+	__u32 count; /* iovcnt */
+	const void *ptr;
+	__u64 size;  /* bytes the call moved */
+	__u64 enter_ns;
+	__u32 dir;
+	__u32 pad;
+	__u64 sk;    /* the socket, as a number: read with CO-RE only */
+};
+
+static __always_inline void user_buf_of(struct pt_regs *regs, long nr, struct user_buf *b)
+{
+	const void *arg2 = (const void *)PT_REGS_PARM2_CORE_SYSCALL(regs);
+
+	b->kind = BUF_NONE;
+	b->ptr = arg2;
+	switch (nr) {
+	case NR_read: case NR_write: case NR_recvfrom: case NR_sendto:
+		b->kind = BUF_PLAIN;
+		break;
+	case NR_readv: case NR_writev:
+		b->kind = BUF_IOVEC;
+		b->count = (__u32)PT_REGS_PARM3_CORE_SYSCALL(regs);
+		break;
+	case NR_recvmsg: case NR_sendmsg:
+		b->kind = BUF_MSGHDR;
+		break;
+	case NR_recvmmsg: case NR_sendmmsg: {
+		/* one call per message: the cursor says which */
+		__u64 id = bpf_get_current_pid_tgid();
+		__u32 vlen = (__u32)PT_REGS_PARM3_CORE_SYSCALL(regs), idx = 0;
+		struct mmsg_cursor *cur = bpf_map_lookup_elem(&mmsg_cursors, &id), fresh = {};
+
+		if (cur && cur->vec == (__u64)arg2 && cur->next < vlen)
+			idx = cur->next;
+		fresh.vec = (__u64)arg2;
+		fresh.next = idx + 1;
+		fresh.vlen = vlen;
+		if (fresh.next < vlen)
+			bpf_map_update_elem(&mmsg_cursors, &id, &fresh, BPF_ANY);
+		else if (cur)
+			bpf_map_delete_elem(&mmsg_cursors, &id);
+		b->kind = BUF_MSGHDR;
+		b->ptr = (const char *)arg2 + (__u64)(idx & 1023) * sizeof(struct mmsghdr);
+		break;
+	}
+	default:
+		/* sendfile, splice, io_uring: the bytes never were in a buffer we know */
+		break;
+	}
+}
+
+static __always_inline void walk_iovec(struct conn *c, struct scratch *s, __u32 dir, const struct iovec *iov,
+				       __u32 iovcnt, __u64 size)
+{
 	__u64 left = size;
 
-	if (!s)
-		return;
+#pragma clang loop unroll(disable)
 	for (int i = 0; i < MAX_IOVECS; i++) {
 		struct iovec v;
 
@@ -373,388 +483,182 @@ static __always_inline void emit_iovec(struct conn *c, const struct io_args *a, 
 			break;
 		if (v.iov_len > left)
 			v.iov_len = left;
-		append_bytes(s, v.iov_base, v.iov_len);
+		walk_chunk(c, s, dir, v.iov_base, v.iov_len);
 		left -= v.iov_len;
 	}
-	finish_event(c, s, dir, size);
-}
+	if (left) {
+		/* more iovecs than followed: a hole, the walk starts over after it */
+		struct walk_ctx w = {.c = c, .s = s, .dir = dir, .len = left};
 
-static __always_inline void emit_msghdr(struct conn *c, const struct io_args *a, __u32 dir,
-					const struct user_msghdr *m, __u64 size)
-{
-	struct user_msghdr h;
-
-	if (bpf_probe_read_user(&h, sizeof(h), m))
-		return;
-	emit_iovec(c, a, dir, h.msg_iov, h.msg_iovlen, size);
-}
-
-static __always_inline void exit_io(long ret)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct io_args *ap = bpf_map_lookup_elem(&in_flight, &id);
-	struct io_args a;
-	struct conn *c;
-	__u64 key;
-
-	if (!ap)
-		return;
-	a = *ap;
-	bpf_map_delete_elem(&in_flight, &id);
-	key = conn_key(id >> 32, a.fd);
-
-	if (a.kind == IO_CONNECT) {
-		/* non-blocking connects complete later: the socket is ours now */
-		if (ret == 0 || ret == -EINPROGRESS)
-			open_conn(key, a.fd, REDEYE_ROLE_CLIENT);
-		return;
-	}
-	if (ret <= 0)
-		return;
-	c = bpf_map_lookup_elem(&conns, &key);
-	if (!c || c->state == CONN_IGNORED)
-		return;
-
-	switch (a.kind) {
-	case IO_READ:
-		emit_buffer(c, &a, REDEYE_RECV, (void *)a.buf, ret);
-		break;
-	case IO_WRITE:
-		emit_buffer(c, &a, REDEYE_SEND, (void *)a.buf, ret);
-		break;
-	case IO_READV:
-		emit_iovec(c, &a, REDEYE_RECV, (struct iovec *)a.buf, a.count, ret);
-		break;
-	case IO_WRITEV:
-		emit_iovec(c, &a, REDEYE_SEND, (struct iovec *)a.buf, a.count, ret);
-		break;
-	case IO_RECVMSG:
-		emit_msghdr(c, &a, REDEYE_RECV, (struct user_msghdr *)a.buf, ret);
-		break;
-	case IO_SENDMSG:
-		emit_msghdr(c, &a, REDEYE_SEND, (struct user_msghdr *)a.buf, ret);
-		break;
-	case IO_RECVMMSG:
-	case IO_SENDMMSG: {
-		struct mmsghdr *v = (struct mmsghdr *)a.buf;
-		__u32 dir = a.kind == IO_RECVMMSG ? REDEYE_RECV : REDEYE_SEND;
-
-		/* ret is a message count here */
-		for (int i = 0; i < MAX_MMSGS; i++) {
-			unsigned int len;
-
-			if (i >= ret)
-				break;
-			if (bpf_probe_read_user(&len, sizeof(len), &v[i].msg_len))
-				break;
-			c = bpf_map_lookup_elem(&conns, &key);
-			if (!c || c->state == CONN_IGNORED || !len)
-				break;
-			emit_msghdr(c, &a, dir, (struct user_msghdr *)&v[i].msg_hdr, len);
-		}
-		break;
-	}
-	case IO_SENDFILE: {
-		/* bodies from files: the size moves the stream, no bytes */
-		struct scratch *s = start_event(c, &a, REDEYE_SEND, ret);
-
-		if (s)
-			finish_event(c, s, REDEYE_SEND, ret);
-		break;
-	}
+		c->walk[dir & 1].synced = 0;
+		add_range(&w, left, 0, REDEYE_SEGMENT_LOST);
 	}
 }
 
-/* The fd is gone (close) or now names another file (dup2/dup3 onto it). */
-static __always_inline void forget_fd(int fd)
+/* A message of a walked connection. Global, so that the verifier checks it
+ * once on its own rather than inside every caller. */
+__noinline int walk_message(struct conn *c, const struct user_buf *b)
 {
-	__u64 key = conn_key(current_tgid(), fd);
-	struct conn *c = bpf_map_lookup_elem(&conns, &key);
-	__u32 zero = 0;
 	struct scratch *s;
+	struct user_msghdr h;
+	__u32 dir;
 
-	if (!c) {
-		bpf_map_delete_elem(&not_tcp, &key);
-		return;
-	}
-	if (c->state == CONN_TRACED) {
-		s = bpf_map_lookup_elem(&scratch_buf, &zero);
-		if (s) {
-			__builtin_memset(&s->ev, 0, offsetof(struct redeye_data_event, data));
-			s->ev.kind = REDEYE_CLOSE;
-			s->ev.protocol = c->protocol;
-			s->ev.conn.tgid = current_tgid();
-			s->ev.conn.fd = fd;
-			s->ev.conn.generation = c->generation;
-			s->ev.enter_ns = s->ev.exit_ns = bpf_ktime_get_ns();
-			s->ev.role = c->role;
-			if (bpf_ringbuf_output(&data_events, &s->ev,
-					       offsetof(struct redeye_data_event, data), wakeup_flags()))
-				count_lost(REDEYE_LOST_RINGBUF_FULL);
+	if (!c || !b)
+		return 0;
+	dir = b->dir & 1;
+	/* the tracepoint fires at the call's return: one time for both ends */
+	s = start_event_at(c, b->enter_ns, b->enter_ns, dir, 0);
+	if (!s)
+		return 0;
+	start_walk(c, dir);
+	switch (b->kind) {
+	case BUF_PLAIN:
+		walk_chunk(c, s, dir, b->ptr, b->size);
+		break;
+	case BUF_IOVEC:
+		walk_iovec(c, s, dir, b->ptr, b->count, b->size);
+		break;
+	case BUF_MSGHDR:
+		if (bpf_probe_read_user(&h, sizeof(h), b->ptr) == 0) {
+			walk_iovec(c, s, dir, h.msg_iov, h.msg_iovlen, b->size);
+			break;
 		}
+		/* fall through */
+	default: {
+		/* bytes we cannot see: they move the stream; frames resync after */
+		struct walk_ctx w = {.c = c, .s = s, .dir = dir, .len = b->size};
+
+		c->walk[dir].synced = 0;
+		add_range(&w, b->size, 0, REDEYE_SEGMENT_LOST);
 	}
-	bpf_map_delete_elem(&conns, &key);
-}
-
-static __always_inline void accepted(long fd)
-{
-	if (fd < 0)
-		return;
-	open_conn(conn_key(current_tgid(), fd), fd, REDEYE_ROLE_SERVER);
-	tcp_owner_accepted(fd); /* for the tcp object's counters */
-}
-
-/*
- * One raw tracepoint on sys_enter and one on sys_exit dispatch on the
- * syscall numbers (redeye/syscalls.h): cheaper per traced call than a
- * perf-event tracepoint per syscall, and detaching two programs at shutdown
- * takes milliseconds where three dozen took seconds.
- */
-
-/*
- * A syscall argument. tp_btf programs read the trusted pt_regs directly;
- * raw_tp programs (kernels whose BTF lacks the tracepoint) read it through
- * a probe read, which costs a few tens of nanoseconds on every syscall.
- */
-#define SYSCALL_ARG(btf, n, regs) \
-	((btf) ? PT_REGS_PARM##n##_SYSCALL(regs) : PT_REGS_PARM##n##_CORE_SYSCALL(regs))
-
-static __always_inline long syscall_nr_of(struct pt_regs *regs, const bool btf)
-{
-#if defined(__TARGET_ARCH_x86)
-	if (btf)
-		return regs->orig_ax;
-#endif
-	return bpf_syscall_nr(regs);
-}
-
-static __always_inline int handle_sys_enter(struct pt_regs *regs, long nr, const bool btf)
-{
-	int fd;
-	const void *buf;
-	__u32 count;
-
-	switch (nr) {
-	case NR_read: case NR_write: case NR_readv: case NR_writev: case NR_recvfrom:
-	case NR_sendto: case NR_recvmsg: case NR_sendmsg: case NR_recvmmsg: case NR_sendmmsg:
-	case NR_sendfile: case NR_connect: case NR_close: case NR_dup2: case NR_dup3:
-		break;
-	default:
-		return 0;
 	}
-	fd = (int)SYSCALL_ARG(btf, 1, regs);
-	if (nr == NR_close) {
-		forget_fd(fd);
-		return 0;
-	}
-	if (nr == NR_dup2 || nr == NR_dup3) {
-		forget_fd((int)SYSCALL_ARG(btf, 2, regs));
-		return 0;
-	}
-	if (nr == NR_connect) {
-		__u64 id = bpf_get_current_pid_tgid();
-		struct io_args a = {};
-
-		if ((__u32)(id >> 32) == self_tgid)
-			return 0;
-		a.fd = fd;
-		a.kind = IO_CONNECT;
-		a.enter_ns = bpf_ktime_get_ns();
-		bpf_map_update_elem(&in_flight, &id, &a, BPF_ANY);
-		return 0;
-	}
-	buf = (const void *)SYSCALL_ARG(btf, 2, regs);
-	count = (__u32)SYSCALL_ARG(btf, 3, regs);
-	switch (nr) {
-	case NR_read: case NR_recvfrom:
-		enter_io(fd, buf, IO_READ, 0);
-		break;
-	case NR_write: case NR_sendto:
-		enter_io(fd, buf, IO_WRITE, 0);
-		break;
-	case NR_readv:
-		enter_io(fd, buf, IO_READV, count);
-		break;
-	case NR_writev:
-		enter_io(fd, buf, IO_WRITEV, count);
-		break;
-	case NR_recvmsg:
-		enter_io(fd, buf, IO_RECVMSG, 0);
-		break;
-	case NR_sendmsg:
-		enter_io(fd, buf, IO_SENDMSG, 0);
-		break;
-	case NR_recvmmsg:
-		enter_io(fd, buf, IO_RECVMMSG, count);
-		break;
-	case NR_sendmmsg:
-		enter_io(fd, buf, IO_SENDMMSG, count);
-		break;
-	case NR_sendfile:
-		enter_io(fd, 0, IO_SENDFILE, 0);
-		break;
-	}
+	finish_walk(c, s, dir);
 	return 0;
 }
 
-static __always_inline int handle_sys_exit(struct pt_regs *regs, long ret, const bool btf)
+/* A message of a connection not walked (HTTP, or not known yet): its
+ * prefix, the protocol decided on the first messages. Global like
+ * walk_message. */
+__noinline int plain_message(struct conn *c, const struct user_buf *b)
 {
-	long nr = syscall_nr_of(regs, btf);
+	struct scratch *s;
+	struct user_msghdr h;
+	int was_inferring;
+	__u32 dir;
 
-	switch (nr) {
-	case NR_accept: case NR_accept4:
-		accepted(ret);
+	if (!c || !b)
 		return 0;
-	case NR_read: case NR_write: case NR_readv: case NR_writev: case NR_recvfrom:
-	case NR_sendto: case NR_recvmsg: case NR_sendmsg: case NR_recvmmsg: case NR_sendmmsg:
-	case NR_sendfile: case NR_connect:
-		exit_io(ret);
+	dir = b->dir & 1;
+	was_inferring = c->state == CONN_INFERRING;
+	s = start_event_at(c, b->enter_ns, b->enter_ns, dir, b->size);
+	if (!s)
 		return 0;
-	default:
+	switch (b->kind) {
+	case BUF_PLAIN:
+		append_bytes(s, b->ptr, b->size);
+		break;
+	case BUF_IOVEC:
+		append_iovec(s, b->ptr, b->count, b->size);
+		break;
+	case BUF_MSGHDR:
+		if (bpf_probe_read_user(&h, sizeof(h), b->ptr) == 0)
+			append_iovec(s, h.msg_iov, h.msg_iovlen, b->size);
+		break;
+	}
+	if (!infer_on(c, s, dir, b->size))
+		return 0;
+	if (was_inferring)
+		send_unix_path(c, (struct sock *)b->sk);
+	if (was_inferring && walked(c)) {
+		/* the first message of a framed protocol: walk it like the rest */
+		c->walk[0].synced = c->walk[1].synced = 0;
+		walk_message(c, b);
 		return 0;
 	}
+	output_event(s, s->ev.captured);
+	c->position[dir] += b->size;
+	return 0;
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(sys_enter_btf, struct pt_regs *regs, long nr)
+static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u32 dir)
 {
-	return handle_sys_enter(regs, nr, true);
-}
-
-SEC("raw_tp/sys_enter")
-int BPF_PROG(sys_enter_raw, struct pt_regs *regs, long nr)
-{
-	return handle_sys_enter(regs, nr, false);
-}
-
-SEC("tp_btf/sys_exit")
-int BPF_PROG(sys_exit_btf, struct pt_regs *regs, long ret)
-{
-	return handle_sys_exit(regs, ret, true);
-}
-
-SEC("raw_tp/sys_exit")
-int BPF_PROG(sys_exit_raw, struct pt_regs *regs, long ret)
-{
-	return handle_sys_exit(regs, ret, false);
-}
-
-static __always_inline void ssl_enter(void *ssl, const void *buf, __u32 dir, void *size_out, __u32 ex)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct ssl_call call = {};
-
-	if ((__u32)(id >> 32) == self_tgid)
-		return;
-	call.ssl = (__u64)ssl;
-	call.buf = (__u64)buf;
-	call.size_out = (__u64)size_out;
-	call.enter_ns = bpf_ktime_get_ns();
-	call.dir = dir;
-	call.ex = ex;
-	if (bpf_map_update_elem(&ssl_calls, &id, &call, BPF_ANY))
-		count_lost(REDEYE_LOST_MAP_FULL);
-}
-
-static __always_inline void ssl_exit(long ret)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct ssl_call *callp = bpf_map_lookup_elem(&ssl_calls, &id);
-	struct ssl_call call;
-	struct io_args a = {};
+	__u64 id = bpf_get_current_pid_tgid(), cookie;
+	struct pt_regs *regs;
+	struct user_buf b = {};
 	struct conn *c;
-	__u64 *key, bytes = 0;
+	long nr;
 
-	if (!callp)
-		return;
-	call = *callp;
-	bpf_map_delete_elem(&ssl_calls, &id);
-	if (call.dir == SSL_HANDSHAKE)
-		return;
-	if (call.ex) {
-		/* SSL_read_ex / SSL_write_ex return 1 and store the count */
-		if (ret != 1 || bpf_probe_read_user(&bytes, sizeof(bytes), (void *)call.size_out))
-			return;
-	} else {
-		if (ret <= 0)
-			return;
-		bytes = ret;
-	}
-	key = bpf_map_lookup_elem(&ssl_conn, &call.ssl);
-	if (!key)
-		return;
-	c = bpf_map_lookup_elem(&conns, key);
-	if (!c || !c->tls || c->state == CONN_IGNORED)
-		return;
-	a.buf = call.buf;
-	a.enter_ns = call.enter_ns;
-	a.fd = (__s32)(*key & 0xffffffff);
-	emit_buffer(c, &a, call.dir, (void *)call.buf, bytes);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(ssl_write_enter, void *ssl, const void *buf, int num)
-{
-	ssl_enter(ssl, buf, REDEYE_SEND, NULL, 0);
-	return 0;
-}
-
-SEC("uprobe")
-int BPF_KPROBE(ssl_read_enter, void *ssl, void *buf, int num)
-{
-	ssl_enter(ssl, buf, REDEYE_RECV, NULL, 0);
-	return 0;
-}
-
-SEC("uprobe")
-int BPF_KPROBE(ssl_write_ex_enter, void *ssl, const void *buf, __u64 num, __u64 *written)
-{
-	ssl_enter(ssl, buf, REDEYE_SEND, written, 1);
-	return 0;
-}
-
-SEC("uprobe")
-int BPF_KPROBE(ssl_read_ex_enter, void *ssl, void *buf, __u64 num, __u64 *readbytes)
-{
-	ssl_enter(ssl, buf, REDEYE_RECV, readbytes, 1);
-	return 0;
-}
-
-/*
- * The handshake names the socket before any data moves: with TLS 1.3 the
- * first request often arrives with the handshake and SSL_read then returns
- * it without a syscall, and a reused SSL object would otherwise still point
- * at its previous connection.
- */
-SEC("uprobe")
-int BPF_KPROBE(ssl_handshake_enter, void *ssl)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct ssl_call call = {};
-
-	if ((__u32)(id >> 32) == self_tgid)
+	if (!sk || (__u32)(id >> 32) == self_tgid)
 		return 0;
-	call.ssl = (__u64)ssl;
-	call.dir = SSL_HANDSHAKE;
-	/* inside SSL_read/SSL_write (renegotiation) the outer call stays */
-	bpf_map_update_elem(&ssl_calls, &id, &call, BPF_NOEXIST);
+	cookie = cookie_of(sk);
+	c = bpf_map_lookup_elem(&conns, &cookie);
+	if (!c) {
+		/* even a failed call: the first I/O names an accepted socket's owner */
+		c = open_sock(sk, cookie);
+		if (!c)
+			return 0;
+	}
+	if (c->state == CONN_IGNORED || ret < 0)
+		return 0;
+	if (dir == REDEYE_RECV && (flags & MSG_PEEK))
+		return 0; /* nothing consumed: the same bytes come again */
+	if (in_ssl_call(id, cookie, c) || c->tls)
+		return 0;
+	if (ret == 0) {
+		/* end of stream: the other end of a Unix connection closed. (Its
+		 * own state goes with the LRU, or userspace's idle expiry: there is
+		 * no hook where an AF_UNIX socket is released.) */
+		if (dir == REDEYE_RECV && c->family == AF_UNIX)
+			end_conn(cookie);
+		return 0;
+	}
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!regs)
+		return 0;
+#if defined(__TARGET_ARCH_x86)
+	nr = regs->orig_ax;
+#else
+	nr = bpf_syscall_nr(regs);
+#endif
+	user_buf_of(regs, nr, &b);
+	/* The tracepoint fires when the socket call returns; its start is not
+	 * seen, so both times are the return. */
+	b.enter_ns = bpf_ktime_get_ns();
+	b.size = ret;
+	b.dir = dir;
+	b.sk = (__u64)sk;
+	if (walked(c))
+		walk_message(c, &b);
+	else if (b.kind == BUF_NONE)
+		emit_size_only(c, b.enter_ns, b.enter_ns, dir, ret);
+	else
+		plain_message(c, &b);
 	return 0;
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(ssl_handshake_exit, long ret)
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(sock_send, struct sock *sk, int ret, int flags)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct ssl_call *call = bpf_map_lookup_elem(&ssl_calls, &id);
-
-	if (call && call->dir == SSL_HANDSHAKE)
-		bpf_map_delete_elem(&ssl_calls, &id);
-	return 0;
+	return on_sock_io(sk, ret, flags, REDEYE_SEND);
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(ssl_exit_ret, long ret)
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags)
 {
-	ssl_exit(ret);
+	return on_sock_io(sk, ret, flags, REDEYE_RECV);
+}
+
+/* A TCP socket's end: its state goes, userspace closes the connection. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(sock_state, const struct sock *sk, int oldstate, int newstate)
+{
+	__u64 cookie;
+
+	if (newstate != TCP_CLOSE_STATE || !sk)
+		return 0;
+	/* no cookie yet: no I/O was ever seen on it, so it has no state */
+	cookie = sk->__sk_common.skc_cookie.counter;
+	if (cookie)
+		end_conn(cookie);
 	return 0;
 }

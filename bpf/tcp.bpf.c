@@ -6,9 +6,10 @@
  * Many of these events fire in softirq context, where "current" is whatever
  * task the interrupt landed on. Every socket is therefore given an owner
  * while we are still in its process's context (connect() puts it in
- * SYN_SENT, listen() in LISTEN, accept() returns it), and softirq events are
- * attributed through sk_owner (redeye/tcp_owner.h); accepted sockets get
- * their owner from the sockets object's sys_exit program.
+ * SYN_SENT, listen() in LISTEN), and softirq events are attributed through
+ * sk_owner (redeye/tcp_owner.h). Accepted sockets get their owner from the
+ * first process that does I/O on them (the sockets object) or closes them
+ * (here): no syscall tracepoint is needed.
  */
 #include "redeye/bpf_common.h"
 #include "redeye/fd_socket.h"
@@ -52,6 +53,7 @@ struct {
 } tcp_events_on SEC(".maps");
 
 static const __u64 zero_u64;
+
 
 static __always_inline __u32 connect_fail_reason(int err)
 {
@@ -131,17 +133,27 @@ static __always_inline int on_set_state(unsigned long long *ctx)
 			if (s)
 				__sync_fetch_and_add(&s->opened[REDEYE_DIR_OUTBOUND], 1);
 		} else {
-			/* passive open, in softirq: the owner is learnt at accept() */
+			/* passive open, in softirq: the owner is learnt from the
+			 * process that uses or holds it (tcp_owner.h) */
 			fresh.direction = REDEYE_DIR_INBOUND;
 			fresh.start_ns = now;
 			set_owner(sk, &fresh);
+			count_unowned(1);
 		}
 		return 0;
 	}
 
-	if (old == TCP_ESTABLISHED) {
+	if (old == TCP_ESTABLISHED || old == TCP_CLOSE_WAIT) {
 		info = owner_of(sk);
 		if (!info)
+			return 0;
+		/* close() and shutdown() run in the owner's context: they move a
+		 * socket to FIN_WAIT1 or LAST_ACK, or abort it to CLOSE with no
+		 * error (a reset or timeout in softirq sets sk_err first) */
+		if (!info->tgid && (new == TCP_FIN_WAIT1 || new == TCP_LAST_ACK ||
+				    (new == TCP_CLOSE && !BPF_CORE_READ((struct sock *)sk, sk_err))))
+			tcp_owner_adopt(info);
+		if (old == TCP_CLOSE_WAIT)
 			return 0;
 		if (info->counted) {
 			count_close(info, now);
@@ -184,6 +196,7 @@ static __always_inline int on_retransmit(unsigned long long *ctx)
 	struct redeye_tcp_stats *s;
 	struct sk_buff *skb = (struct sk_buff *)ctx[1];
 	struct tcp_skb_cb *cb;
+	struct sk_info *info;
 	__u16 segs;
 
 	/* Not sent: the kernel does not count it either. err is a 6.x addition;
@@ -195,10 +208,16 @@ static __always_inline int on_retransmit(unsigned long long *ctx)
 	segs = BPF_CORE_READ(cb, tcp_gso_segs);
 	if (!segs)
 		segs = 1;
-	s = stats_for(owner_tgid((const void *)ctx[0]));
+	info = owner_of((const void *)ctx[0]);
+	if (info && awaits_owner(info)) {
+		/* accepted, not owned yet: counted for its owner when it has one */
+		__sync_fetch_and_add(&info->retrans_unowned, segs);
+		return 0;
+	}
+	s = stats_for(info ? info->tgid : 0);
 	if (s)
 		__sync_fetch_and_add(&s->retransmits, segs);
-	emit_tcp_event((const void *)ctx[0], owner_tgid((const void *)ctx[0]), REDEYE_TCP_RETRANSMIT, 0);
+	emit_tcp_event((const void *)ctx[0], info ? info->tgid : 0, REDEYE_TCP_RETRANSMIT, 0);
 	return 0;
 }
 
@@ -218,13 +237,23 @@ static __always_inline int on_send_reset(unsigned long long *ctx)
 	const void *sk = (const void *)ctx[0];
 	struct redeye_tcp_stats *s;
 	struct sk_info *info;
+	__u8 state;
 
-	/* No socket: the kernel answering a segment nobody listens for. */
+	/* No socket: the kernel answering a segment nobody listens for. A
+	 * time-wait or request mini socket is no socket of sk_owner either: its
+	 * address may be one a freed full socket had. */
 	if (!sk)
+		return 0;
+	state = BPF_CORE_READ((struct sock *)sk, __sk_common.skc_state);
+	if (state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV)
 		return 0;
 	info = owner_of(sk);
 	if (!info)
 		return 0;
+	if (awaits_owner(info)) {
+		__sync_fetch_and_add(&info->resets_sent_unowned, 1);
+		return 0;
+	}
 	s = stats_for(info->tgid);
 	if (s)
 		__sync_fetch_and_add(&s->resets_sent, 1);
@@ -245,9 +274,8 @@ static __always_inline int on_receive_reset(unsigned long long *ctx)
 	info = owner_of(sk);
 	if (!info)
 		return 0;
-	if (!info->tgid && info->direction == REDEYE_DIR_INBOUND && !info->counted &&
-	    !info->ended) {
-		/* still in the accept queue: count it for whoever accepts it */
+	if (awaits_owner(info) && !info->ended) {
+		/* no owner yet: count it for whoever takes the socket */
 		info->reset_unowned = 1;
 		return 0;
 	}
@@ -262,6 +290,20 @@ static __always_inline int on_receive_reset(unsigned long long *ctx)
 static __always_inline int on_destroy_sock(unsigned long long *ctx)
 {
 	__u64 key = ctx[0];
+	struct sk_info *info = owner_of((const void *)ctx[0]);
+
+	if (info && !info->tgid && info->direction == REDEYE_DIR_INBOUND) {
+		/* never taken by a process: what waited for an owner is nobody's */
+		struct redeye_tcp_stats *s = stats_for(0);
+
+		count_unowned(-1);
+		if (s && info->retrans_unowned)
+			__sync_fetch_and_add(&s->retransmits, info->retrans_unowned);
+		if (s && info->resets_sent_unowned)
+			__sync_fetch_and_add(&s->resets_sent, info->resets_sent_unowned);
+		if (s && info->reset_unowned)
+			__sync_fetch_and_add(&s->resets_received, 1);
+	}
 
 	bpf_map_delete_elem(&sk_owner, &key);
 	return 0;
@@ -318,3 +360,32 @@ REDEYE_TP_TWINS(tcp_send_reset, on_send_reset)
 REDEYE_TP_TWINS(tcp_receive_reset, on_receive_reset)
 REDEYE_TP_TWINS(tcp_destroy_sock, on_destroy_sock)
 REDEYE_TP_TWINS(kfree_skb, on_kfree_skb)
+
+/*
+ * Run by userspace (bpf_iter) after passive opens: every fd of every
+ * process; an accepted socket that has no owner yet gets the process that
+ * holds it. A server blocked in its first read() does no I/O the socket
+ * tracepoints see until data arrives, yet its connection is open now.
+ */
+SEC("iter/task_file")
+int find_owners(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	struct socket *sock;
+	struct sk_info *info;
+	struct sock *sk;
+
+	if (!task || !file)
+		return 0;
+	sock = bpf_sock_from_file(file);
+	if (!sock)
+		return 0;
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return 0;
+	info = owner_of(sk);
+	if (info && !info->tgid)
+		tcp_owner_adopt_by(info, BPF_CORE_READ(task, tgid));
+	return 0;
+}

@@ -14,7 +14,7 @@ TEST_PACKAGES=(
   python3 python3-yaml curl iproute2 nftables util-linux coreutils procps
   nginx-light wrk openssl nodejs python3-boto3
   postgresql postgresql-contrib mariadb-server mariadb-client
-  rabbitmq-server python3-pika
+  rabbitmq-server python3-pika python3-pymysql
   prometheus tmux hey libcap2-bin unzip
   libclang-rt-14-dev
 )

@@ -388,21 +388,27 @@ class Agent:
             raise RuntimeError(f"agent /metrics answered {status}")
         return body
 
-    def nginx_requests(self, text=None):
+    def service_requests(self, service, text=None):
+        """The agent's count of requests served by one service (the sum of
+        its http_server_request_duration_seconds_count series)."""
         return metric_sum(text or self.metrics(), "http_server_request_duration_seconds_count",
-                          service_name="nginx")
+                          service_name=service)
+
+    def nginx_requests(self, text=None):
+        return self.service_requests("nginx", text)
 
     def lost(self, text=None):
         return metric_sum(text or self.metrics(), "redeye_events_lost_total")
 
-    def settle(self, timeout=15.0):
-        """Waits until the agent's nginx count stops moving: it collects
-        every second and drains the ring buffer behind the load."""
+    def settle(self, timeout=15.0, service="nginx"):
+        """Waits until the agent's count of the service's requests stops
+        moving: it collects every second and drains the ring buffer behind
+        the load."""
         start = time.monotonic()
         last, same = None, 0
         while time.monotonic() - start < timeout:
             text = self.metrics()
-            n = self.nginx_requests(text)
+            n = self.service_requests(service, text)
             same = same + 1 if n == last else 0
             last = n
             if same >= 3 and time.monotonic() - start >= 1.5:
@@ -514,7 +520,10 @@ def machine_info(args):
         pass
     with open("/proc/meminfo") as f:
         mem_gib = int(f.readline().split()[1]) / 1024 / 1024
-    nginx_v = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip().split("/")[-1]
+    try:
+        nginx_v = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip().split("/")[-1]
+    except OSError:  # a benchmark without nginx (node_peer)
+        nginx_v = "?"
     wrk_v = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
     wrk_v = (wrk_v.stdout + wrk_v.stderr).split()[1] if (wrk_v.stdout + wrk_v.stderr).split()[1:] else "?"
     try:
@@ -747,6 +756,43 @@ def add_common_args(p, docs=True):
     p.add_argument("--workdir", help=argparse.SUPPRESS)
 
 
+def add_compare_args(p):
+    """--compare-agent / --compare-agent-arg: a third kind of round, C, with
+    another agent binary (e.g. the previous release), interleaved with A and
+    B (A B C A B C ...) so that a before/after comparison is made on the same
+    machine at the same time."""
+    p.add_argument("--compare-agent", metavar="PATH",
+                   help="another agent binary (e.g. the previous release) for a third kind of round, C, "
+                        "interleaved with A and B (A B C A B C ...); its figures are reported in an extra "
+                        "column and decide no target")
+    p.add_argument("--compare-agent-arg", action="append", metavar="ARG",
+                   help="extra argument for the C rounds' 'redeye run', repeatable (default: the same as "
+                        "--agent-arg); e.g. --compare-agent build/redeye --compare-agent-arg=--capture "
+                        "--compare-agent-arg=syscalls compares the fallback capture with the default one")
+
+
+def repo_path(path):
+    """path relative to the repository root when it is inside it (for reproduce commands), else as given."""
+    rel = os.path.relpath(os.path.abspath(path), ROOT)
+    return path if rel.startswith("..") else rel
+
+
+def check_compare_args(p, args):
+    if args.compare_agent_arg is not None and not args.compare_agent:
+        p.error("--compare-agent-arg needs --compare-agent")
+    if args.compare_agent:
+        if not os.access(args.compare_agent, os.X_OK):
+            p.error(f"--compare-agent {args.compare_agent}: not an executable file")
+        if args.compare_agent_arg is None:
+            args.compare_agent_arg = list(args.agent_arg)
+        built = datetime.datetime.fromtimestamp(os.path.getmtime(args.compare_agent), datetime.timezone.utc)
+        label = os.path.relpath(os.path.abspath(args.compare_agent), ROOT)
+        args.compare_label = (f"{label} run " + " ".join(args.compare_agent_arg) if args.compare_agent_arg
+                              else f"{label} run").strip() + f" (built {built:%Y-%m-%d %H:%M UTC})"
+    else:
+        args.compare_label = None
+
+
 class Session:
     """One benchmark run: a work directory, the children, signals turned
     into Interrupted, a hard time limit, a private copy of the agent binary
@@ -781,6 +827,12 @@ class Session:
         args.agent_original = args.agent
         self.binary = os.path.join(self.workdir, "redeye")
         shutil.copy2(args.agent, self.binary)
+        self.compare_binary = None
+        if getattr(args, "compare_agent", None):
+            # its own directory: the process name stays "redeye" (other_agents() and the agent's own checks)
+            os.makedirs(os.path.join(self.workdir, "compare"), exist_ok=True)
+            self.compare_binary = os.path.join(self.workdir, "compare", "redeye")
+            shutil.copy2(args.compare_agent, self.compare_binary)
         with open("/proc/sys/kernel/bpf_stats_enabled") as f:
             current = f.read().strip()
         if current != "0" and self.args.leave_bpf_stats:
@@ -797,6 +849,11 @@ class Session:
 
     def agent(self, n, extra=()):
         return Agent(self.children, self.binary, [*self.args.agent_arg, *extra], self.workdir, n)
+
+    def compare_agent(self, n, extra=()):
+        """The --compare-agent binary, for a C round."""
+        return Agent(self.children, self.compare_binary, [*self.args.compare_agent_arg, *extra], self.workdir,
+                     f"C{n}")
 
     def wait_quiet(self):
         self.waited += wait_for_quiet(self.args, self.args.wait_others - self.waited)

@@ -25,7 +25,7 @@ from benchlib import (Session, add_common_args, finish, fmt_lat, group_cpu, log,
 
 SECTION = "fixed_rate"
 TARGET_CPU_PER_10K = 0.05
-TARGET_P99_PCT = 5.0
+TARGET_P99_PCT = 10.0  # issue 13: p99 at a fixed 10k req/s within 10 % of no agent
 TARGET_RSS_MIB = 64.0
 
 
@@ -118,7 +118,7 @@ def reproduce_command(args):
     for c, q in args.rate:
         argv += ["--rate", f"{c}x{q}"]
     for a in args.agent_arg:
-        argv += ["--agent-arg", a]
+        argv.append(f"--agent-arg={a}")  # "=": a value may start with "-"
     return shlex.join(argv)
 
 

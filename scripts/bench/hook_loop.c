@@ -5,7 +5,8 @@
  * MODE: unix (AF_UNIX socketpair), tcp (a loopback TCP connection carrying
  * bytes of no protocol the agent knows), pipe, file (pwrite + pread of one
  * byte of FILE), getpid (one getppid per iteration: a syscall the agent never
- * looks at, to show the cost of the syscall tracepoints alone).
+ * looks at: with the default capture on the socket tracepoints it runs no redeye
+ * program, so it shows the noise floor).
  * Prints "MODE NS_PER_SYSCALL SYSCALLS". A tenth of the iterations run first,
  * untimed, to warm caches and let the agent's per-fd state settle.
  */

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Scale of the redeye agent: 10 000 concurrent keep-alive connections and
-1 000 processes; the agent's RSS and map entries must stay bounded.
+1 000 processes; the agent's RSS and map entries must stay bounded, and no
+connection may be evicted from its connection table.
 
 One agent (default settings) watches nginx through four phases: idle, 10k
 keep-alive connections held by one client process (one request on each
 every --period seconds), 1 000 processes each holding one connection, and
 idle again after each. Sampled every second: the agent's RSS, its
-connection table (redeye_connections_tracked) and the entries of every BPF
-hash map (redeye_bpf_map_entries) against their capacity.
+connection table (redeye_connections_tracked), its evictions
+(redeye_events_lost_total{stage="userspace",reason="connection_evicted"}) and
+the entries of every BPF hash map (redeye_bpf_map_entries) against their
+capacity.
 
 Run it through scale.sh. Python 3 standard library only.
 """
@@ -26,8 +29,8 @@ from benchlib import (Sampler, Session, add_common_args, bpf_map_memory, finish,
 
 SECTION = "scale"
 TARGET_RSS_MIB = 64.0
-TABLE_CAPACITY = 16384  # the userspace connection table's size (docs/metrics.md, redeye_connections_tracked)
-SHOWN_MAPS = ["sockets.conns", "sockets.in_flight", "tcp.sk_owner", "tcp.tcp_stats"]
+TABLE_CAPACITY = 65536  # the userspace connection table's size (ConnectionTable::kDefaultMaxConnections)
+SHOWN_MAPS = ["sockets.conns", "tcp.sk_owner", "tcp.tcp_stats"]
 
 
 def snapshot(agent):
@@ -37,7 +40,8 @@ def snapshot(agent):
             "maps": metric_by_label(text, "redeye_bpf_map_entries", "map"),
             "capacity": metric_by_label(text, "redeye_bpf_map_capacity", "map"),
             "counted": metric_sum(text, "http_server_request_duration_seconds_count", service_name="nginx"),
-            "lost": metric_sum(text, "redeye_events_lost_total")}
+            "lost": metric_sum(text, "redeye_events_lost_total"),
+            "evicted": metric_sum(text, "redeye_events_lost_total", stage="userspace", reason="connection_evicted")}
 
 
 class LineReader:
@@ -89,7 +93,7 @@ def phase(name, agent, samples, settle):
             snap["peak_maps"][k] = max(snap["peak_maps"].get(k, 0), v)
     snap["peak_tracked"] = max([s["tracked"] for s in samples if s] + [snap["tracked"]])
     log(f"{name}: RSS {snap['rss_kb'] / 1024:.1f} MiB (peak {snap['peak_rss_kb'] / 1024:.1f}), tracked "
-        f"{snap['tracked']:.0f} (peak {snap['peak_tracked']:.0f}), "
+        f"{snap['tracked']:.0f} (peak {snap['peak_tracked']:.0f}), evicted {snap['evicted']:.0f}, "
         + ", ".join(f"{m} {snap['maps'].get(m, 0):.0f} (peak {snap['peak_maps'].get(m, 0):.0f})" for m in SHOWN_MAPS))
     return snap
 
@@ -109,6 +113,7 @@ def hold_connections(args, sess, nginx, agent):
         p.stdin.close()
         closed = out.wait_for("closed", 60)
     p.wait(30)
+    during["held"] = args.connections
     during["open_s"] = open_s
     during["client_requests"] = int(closed.split()[2])
     during["client_errors"] = int(closed.split()[4])
@@ -128,6 +133,7 @@ def hold_processes(args, sess, nginx, agent, exe):
         p.stdin.close()
         out.wait_for("done", 60)
     p.wait(30)
+    during["held"] = ready
     during["ready"] = ready
     return during
 
@@ -140,6 +146,10 @@ def target_rows(args, phases):
     full = [m for p in phases for m, v in p["peak_maps"].items() if v >= p["capacity"].get(m, float("inf"))]
     full += ["connection table"] if any(p["peak_tracked"] >= TABLE_CAPACITY for p in phases) else []
     back = all(v <= 100 for v in grown.values()) and after["tracked"] <= idle["tracked"] + 100
+    evicted = max(p["evicted"] for p in phases) - idle["evicted"]
+    loads = [p for p in phases if "held" in p]
+    # every connection held is in the table (both its ends are traced, so up to twice as many entries)
+    short = [p for p in loads if p["peak_tracked"] < p["held"]]
     return [
         {"key": "scale_rss", "figure": f"scale: agent peak RSS with {args.connections:,} connections and {args.processes:,} "
          "processes",
@@ -150,6 +160,11 @@ def target_rows(args, phases):
          + "after vs idle " + ", ".join(f"{m} {v:+.0f}" for m, v in grown.items())
          + f", tracked {after['tracked'] - idle['tracked']:+.0f}",
          "met": back and not full},
+        {"key": "scale_evictions", "figure": "scale: no connection evicted (`connection_evicted` does not rise) and "
+         "`redeye_connections_tracked` reaches the connections held", "target": "0 evicted, tracked ≥ held",
+         "measured": f"{evicted:,.0f} evicted; tracked (peak) / held: "
+         + ", ".join(f"{p['peak_tracked']:,.0f} / {p['held']:,}" for p in loads),
+         "met": evicted == 0 and not short},
     ]
 
 
@@ -157,7 +172,7 @@ def reproduce_command(args):
     argv = ["scripts/bench/scale.sh", "--connections", str(args.connections), "--processes", str(args.processes),
             "--hold", str(args.hold), "--period", str(args.period)]
     for a in args.agent_arg:
-        argv += ["--agent-arg", a]
+        argv.append(f"--agent-arg={a}")  # "=": a value may start with "-"
     return shlex.join(argv)
 
 
@@ -166,19 +181,20 @@ def section(args, phases, info, cmd, mem):
     lines = ["## Scale: 10 000 keep-alive connections and 1 000 processes", "",
              "Written by `scripts/bench/scale.sh`; rerun it to refresh this section.", "",
              *machine_lines(info, cmd),
-             f"- Load: one agent (`redeye run`, default settings); nginx (2 workers, worker_connections 20000); "
+             f"- Load: one agent (`redeye run`, default settings); nginx (2 workers, worker_connections "
+             f"{nginx_connections(args):,}); "
              f"{args.connections:,} keep-alive connections held by one client process "
              f"(scripts/bench/scale_client.py, one request on each every {args.period:g} s, so "
              f"{args.connections / args.period:,.0f} req/s), then {args.processes:,} processes "
              f"(scripts/bench/conn_procs.c) each holding one connection after one request; each held "
              f"{args.hold} s, then closed", "",
              *targets_table(rows), targets_comment(rows), "",
-             f"| phase | agent RSS (peak) | connections tracked (peak) / {TABLE_CAPACITY:,} | "
+             f"| phase | agent RSS (peak) | connections tracked (peak) / {TABLE_CAPACITY:,} | evicted, in all | "
              + " | ".join(f"`{m}` (peak) / capacity" for m in SHOWN_MAPS) + " |",
-             "|---|---|---|" + "---|" * len(SHOWN_MAPS)]
+             "|---|---|---|---|" + "---|" * len(SHOWN_MAPS)]
     for p in phases:
         lines.append(f"| {p['phase']} | {p['rss_kb'] / 1024:.1f} ({p['peak_rss_kb'] / 1024:.1f}) MiB | "
-                     f"{p['tracked']:,.0f} ({p['peak_tracked']:,.0f}) | "
+                     f"{p['tracked']:,.0f} ({p['peak_tracked']:,.0f}) | {p['evicted']:,.0f} | "
                      + " | ".join(f"{p['maps'].get(m, 0):,.0f} ({p['peak_maps'].get(m, 0):,.0f}) / "
                                   f"{p['capacity'].get(m, 0):,.0f}" for m in SHOWN_MAPS) + " |")
     conn = next((p for p in phases if "client_requests" in p), None)
@@ -192,10 +208,19 @@ def section(args, phases, info, cmd, mem):
               f"{args.settle:g} s after the connections closed or the processes exited, so that the agent's "
               "per-interval clean-up has run); the peaks are over samples taken every second during the "
               "phase. RSS is `VmRSS` of the agent; connections tracked is `redeye_connections_tracked` (its "
-              "userspace table of connections with a known protocol); the map columns are "
-              "`redeye_bpf_map_entries` and `redeye_bpf_map_capacity`. Bounded means no map reached its "
-              "capacity and every count went back to near its idle level."]
+              "userspace table of connections with a known protocol: both ends of a loopback connection are "
+              "traced, so a held connection is up to two entries); evicted is "
+              "`redeye_events_lost_total{stage=\"userspace\",reason=\"connection_evicted\"}` since the agent "
+              "started (a traced connection the agent ended itself: its table was full, or the connection had "
+              "been idle for 15 minutes); the map columns are `redeye_bpf_map_entries` and "
+              "`redeye_bpf_map_capacity`. Bounded means no map reached its capacity and every count went back "
+              "to near its idle level; no eviction means the evicted count did not rise and the table held "
+              "at least as many connections as were open."]
     return "\n".join(lines)
+
+
+def nginx_connections(args):
+    return 2 * args.connections + 2 * args.processes + 1000
 
 
 def parse_args():
@@ -222,7 +247,7 @@ def main():
         exe = os.path.join(sess.workdir, "conn_procs")
         subprocess.run(["cc", "-O2", "-o", exe, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                              "conn_procs.c")], check=True, timeout=120)
-        need = 2 * args.connections + 2 * args.processes + 1000
+        need = nginx_connections(args)
         nginx = start_nginx(sess.children, sess.workdir, worker_connections=need, rlimit=2 * need)
         sess.wait_quiet()
         agent = sess.agent(1)

@@ -20,6 +20,11 @@ ARGS = None  # set by main(): paths of the agent and the workload helper
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# REDEYE_TEST_CAPTURE=syscalls runs a test on the fallback capture (raw
+# syscall tracepoints, for kernels before 6.3), so that both paths are
+# checked against the same ground truth (tests/CMakeLists.txt).
+CAPTURE = os.environ.get("REDEYE_TEST_CAPTURE", "")
+
 
 def cannot_run(reason):
     """A test that cannot run: a failure in CI, a skip elsewhere."""
@@ -86,7 +91,7 @@ class Agent:
         self.port = free_port()
         self.args = [ARGS.agent, "run", "--listen", f"127.0.0.1:{self.port}",
                      "--interval", interval, "--proc-interval", proc_interval,
-                     *extra_args]
+                     *(["--capture", CAPTURE] if CAPTURE else []), *extra_args]
         self.proc = None
         self.log_path = f"/tmp/redeye-test-agent-{self.port}.log"
 

@@ -18,9 +18,9 @@ PROBES = [
     "block:block_rq_issue", "block:block_rq_complete", "block:block_bio_queue",
     "tcp:inet_sock_set_state", "tcp:tcp_retransmit_skb",
     "tcp:tcp_retransmit_synack", "tcp:tcp_send_reset", "tcp:tcp_receive_reset", "tcp:tcp_destroy_sock",
-    "tcp:kfree_skb", "proc:sched_process_exec", "proc:sched_process_exit", "proc:mark_victim",
+    "tcp:kfree_skb", "tcp:task_file", "proc:sched_process_exec", "proc:sched_process_exit", "proc:mark_victim",
 ] + [
-    "sockets:sys_enter", "sockets:sys_exit", "sockets:ssl_write_enter", "sockets:ssl_read_enter", "sockets:ssl_write_ex_enter",
+    "sockets:sock_send_length", "sockets:sock_recv_length", "sockets:inet_sock_set_state", "sockets:ssl_write_enter", "sockets:ssl_read_enter", "sockets:ssl_write_ex_enter",
     "sockets:ssl_read_ex_enter", "sockets:ssl_exit_ret", "sockets:ssl_handshake_enter", "sockets:ssl_handshake_exit",
 ]
 
@@ -101,6 +101,20 @@ class Kernel(unittest.TestCase):
         for probe in PROBES:
             self.assertRegex(r.stdout, rf"(?m)^\s+{probe}\s+ok\b", probe)
         self.assertIn(f"{len(PROBES)} of {len(PROBES)} probes attach", r.stdout)
+        # the capture on this kernel, and why
+        self.assertRegex(r.stdout, r"(?m)^\s+capture\s+ok\s+socket tracepoints \(sock:sock_send_length")
+        self.assertNotRegex(r.stdout, r"sockets:sys_(enter|exit)")
+
+    def test_check_of_the_fallback_capture(self):
+        r = redeye("check", "--capture", "syscalls")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"(?m)^\s+capture\s+ok\s+syscall tracepoints .*chosen by --capture")
+        for probe in ("sockets:sys_enter", "sockets:sys_exit"):
+            self.assertRegex(r.stdout, rf"(?m)^\s+{probe}\s+ok\b", probe)
+        self.assertNotIn("sockets:sock_send_length", r.stdout)
+        r = redeye("check", "--capture", "bogus")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("invalid --capture 'bogus'", r.stderr)
 
     def test_missing_privileges_are_named(self):
         harness.require_tool("setpriv")
@@ -132,6 +146,7 @@ class Kernel(unittest.TestCase):
             self.assertEqual(m.value("redeye_build_info", kernel=os.uname().release), 1)
             for probe in PROBES:
                 self.assertEqual(m.value("redeye_probe_up", probe=probe), 1, probe)
+            self.assertEqual(m.value("redeye_capture_info", mode="socket_tracepoints"), 1)
             for reason in ("ringbuf_full", "map_full"):
                 self.assertTrue(m.has("redeye_events_lost_total", stage="kernel", reason=reason))
             for bpf_map in ("tcp.sk_owner", "tcp.tcp_stats", "sched.runq_hist", "block.disk_lat"):

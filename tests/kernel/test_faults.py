@@ -63,18 +63,18 @@ def bpftool_ids(kind):
     return {entry["id"] for entry in json.loads(out or "[]")}
 
 
-def conns_entries_of(map_id, tgid):
-    """Entries of the sockets.conns map keyed by this process (tgid << 32 | fd)."""
+def conns_entries_of(map_id, local_port):
+    """Entries of the sockets.conns map of sockets bound to this local port
+    (the value's local_port, from the map's BTF): keys are socket cookies,
+    not processes."""
     out = subprocess.run(["bpftool", "map", "dump", "id", str(map_id), "-j"], capture_output=True, text=True,
                          timeout=60, check=True).stdout
     n = 0
     for entry in json.loads(out or "[]"):
-        key = entry.get("key")
-        if isinstance(key, list):  # bytes as hex strings, little-endian u64
-            key = int.from_bytes(bytes(int(b, 16) for b in key), "little")
-        elif isinstance(key, str):
-            key = int(key, 0)
-        if key >> 32 == tgid:
+        value = entry.get("formatted", entry).get("value")
+        if not isinstance(value, dict):
+            raise AssertionError(f"sockets.conns dumped without BTF: {entry}")
+        if value.get("local_port") == local_port:
             n += 1
     return n
 
@@ -121,7 +121,7 @@ class Faults(unittest.TestCase):
         agent.wait_for(lambda m: m.value("http_server_active_requests", **active) == 1,
                        what="the request in flight at the stuck server")
         conns = map_id_named(agent.proc.pid, "conns")
-        self.assertGreaterEqual(conns_entries_of(conns, server.pid), 1, "the server's socket is traced")
+        self.assertGreaterEqual(conns_entries_of(conns, port), 1, "the server's socket is traced")
 
         server.kill()  # SIGKILL: no close() from the process, the kernel closes its fds
         server.wait(10)
@@ -130,10 +130,10 @@ class Faults(unittest.TestCase):
         self.assertEqual(m.value("http_server_request_duration_seconds_count", service_name="stuck-server"), 0,
                          "no request counted for the killed server")
         deadline = time.monotonic() + 10
-        while conns_entries_of(conns, server.pid) and time.monotonic() < deadline:
+        while conns_entries_of(conns, port) and time.monotonic() < deadline:
             time.sleep(0.3)
-        left = conns_entries_of(conns, server.pid)
-        self.assertEqual(left, 0, "the killed process's sockets.conns entries are deleted")
+        left = conns_entries_of(conns, port)
+        self.assertEqual(left, 0, "the killed process's socket state is deleted (TCP_CLOSE)")
         client.close()
         m = agent.settle()
         self.assertEqual(m.value("http_server_request_duration_seconds_count", service_name="stuck-server"), 0)

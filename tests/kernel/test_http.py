@@ -24,7 +24,7 @@ error_log {dir}/error.log;
 daemon off;
 events {{ worker_connections 1024; }}
 http {{
-  log_format status '$status $request_method $uri';
+  log_format status '$status $request_method $uri $request_completion';
   access_log {dir}/access.log status;
   client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy; fastcgi_temp_path {dir}/fcgi;
   uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
@@ -61,10 +61,16 @@ end
 
 
 def access_log_counts(path):
+    """Requests per status whose response nginx sent whole. A request whose
+    client went away mid-response (wrk stopping with requests in flight) is
+    logged with its status but an empty $request_completion: it has no
+    complete exchange to count."""
     counts = collections.Counter()
     with open(path) as f:
         for line in f:
-            counts[line.split()[0]] += 1
+            fields = line.split()
+            if fields[-1] == "OK":
+                counts[fields[0]] += 1
     return counts
 
 

@@ -73,7 +73,7 @@ bpf::ProbeSet& load_probes(bpf::ProbeSet& probes) {
 }
 
 bpf::ProbeSettings probe_settings(const cli::RunOptions& options) {
-  bpf::ProbeSettings settings{options.capture_bytes};
+  bpf::ProbeSettings settings{options.capture_bytes, bpf::capture_choice(options.capture)};
   settings.refuse_attach = bpf::parse_fault_injection(std::getenv(bpf::kFaultInjectionVariable));
   return settings;
 }

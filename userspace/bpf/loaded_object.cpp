@@ -1,6 +1,7 @@
 #include "bpf/loaded_object.h"
 
 #include <bpf/bpf.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -185,6 +186,7 @@ void LoadedObject::detach() {
   for (auto* link : links_) workers.emplace_back([link] { bpf_link__destroy(link); });
   for (auto& w : workers) w.join();
   links_.clear();
+  link_of_program_.clear();
   for (auto& status : probes_) status.attached = false;
 }
 
@@ -267,8 +269,30 @@ void LoadedObject::attach_all() {
       continue;
     }
     links_.push_back(link);
+    link_of_program_[status.program] = link;
     status.attached = true;
   }
+}
+
+bool LoadedObject::run_iterator(const std::string& program, std::string& error) const {
+  const auto it = link_of_program_.find(program);
+  if (it == link_of_program_.end()) {
+    error = program + " is not attached";
+    return false;
+  }
+  const int fd = bpf_iter_create(bpf_link__fd(it->second));
+  if (fd < 0) {
+    error = std::string("bpf_iter_create: ") + std::strerror(errno);
+    return false;
+  }
+  // The program prints nothing: reading to the end runs it over every item.
+  char buf[256];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) {
+  }
+  if (n < 0) error = std::string("reading the iterator: ") + std::strerror(errno);
+  close(fd);
+  return n == 0;
 }
 
 bool LoadedObject::attach_uprobe(const std::string& program, const std::string& binary,

@@ -71,6 +71,10 @@ class LoadedObject {
   bool attach_uprobe(const std::string& program, const std::string& binary, const std::string& function,
                      bool retprobe, std::string& error);
 
+  // Runs an attached BPF iterator program (section "iter/...") to its end.
+  // False, with the reason, when it is not attached or the kernel fails it.
+  bool run_iterator(const std::string& program, std::string& error) const;
+
   // -1 when not loaded or no such map.
   int map_fd(const char* map_name) const;
   bpf_map* map(const char* map_name) const;
@@ -95,6 +99,7 @@ class LoadedObject {
   std::string load_error_;
   std::vector<ProbeStatus> probes_;
   std::vector<bpf_link*> links_;
+  std::map<std::string, bpf_link*> link_of_program_;
 };
 
 // Test aid: REDEYE_FAULT_INJECT_PROBES=<object>:<probe>,... names probes

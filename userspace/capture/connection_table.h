@@ -21,8 +21,9 @@ struct ConnectionInfo {
   uint32_t tgid = 0;
   std::string protocol;  // registry name: "http", "postgresql", "mysql"
   protocols::Role role = protocols::Role::Unknown;
-  std::string peer;  // "10.0.0.5:5432" / "[::1]:80"
+  std::string peer;  // "10.0.0.5:5432" / "[::1]:80" / the server's socket path ("@name" abstract)
   uint16_t local_port = 0;
+  bool unix_socket = false;
 };
 
 // Where finished records go (the metrics of each protocol). Each consumer
@@ -74,8 +75,10 @@ protocols::Role to_role(uint8_t kernel_role);
 
 class ConnectionTable {
  public:
+  // The kernel's connection map holds 65 536: so can this table.
+  static constexpr size_t kDefaultMaxConnections = 65536;
   ConnectionTable(const protocols::ProtocolRegistry& registry, RecordConsumer& consumer,
-                  size_t max_connections = 16384, size_t max_buffered_per_stream = 64 * 1024);
+                  size_t max_connections = kDefaultMaxConnections, size_t max_buffered_per_stream = 64 * 1024);
   ~ConnectionTable();
 
   void on_event(const void* data, size_t size);
@@ -88,9 +91,10 @@ class ConnectionTable {
   const ConnectionTableStats& stats() const { return stats_; }
 
  private:
+  // redeye_conn_id: the socket (cookie), or tgid << 32 | fd with the
+  // syscall capture.
   struct Key {
-    uint32_t tgid;
-    int32_t fd;
+    uint64_t sock;
     uint64_t generation;
     bool operator==(const Key&) const = default;
   };
@@ -101,6 +105,11 @@ class ConnectionTable {
   using Lru = std::list<Key>;
 
   Entry& open(const Key& key, const redeye_data_event& ev);
+  // The process doing I/O on a connection changed (fd passed on, fork).
+  void move_owner(Entry& entry, uint32_t tgid);
+  // A frame-walked event: each segment to the stream in turn.
+  void append_segments(Entry& entry, const redeye_data_event& ev);
+  static bool segments_valid(const redeye_data_event& ev);
   void close(std::unordered_map<Key, std::unique_ptr<Entry>, KeyHash>::iterator it);
 
   const protocols::ProtocolRegistry& registry_;

@@ -43,11 +43,17 @@ size_t ExitedProcessSweeper::sweep() {
     return 0;
   }
   size_t deleted = 0;
-  // conns and in_flight, ssl_calls: keyed tgid << 32 | fd, or pid_tgid.
-  for (const char* name : {"conns", "not_tcp", "in_flight", "ssl_calls"})
+  // Keyed by pid_tgid in both captures: calls in flight.
+  for (const char* name : {"ssl_calls", "mmsg_cursors", "in_flight"})
     deleted += delete_owned_by<false>(sockets_.map(name), exited_);
-  // ssl_conn: SSL object -> conn key, whose upper half is the tgid.
-  deleted += delete_owned_by<true>(sockets_.map("ssl_conn"), exited_);
+  // The syscall capture keys connections by tgid << 32 | fd, and ssl_conn
+  // maps SSL objects to such keys. The socket capture keys them by socket,
+  // which outlives a process that passed it on: those go at TCP_CLOSE or
+  // with the LRU.
+  if (sockets_.map("in_flight")) {
+    for (const char* name : {"conns", "not_tcp"}) deleted += delete_owned_by<false>(sockets_.map(name), exited_);
+    deleted += delete_owned_by<true>(sockets_.map("ssl_conn"), exited_);
+  }
   exited_.clear();
   deleted_total_ += deleted;
   return deleted;

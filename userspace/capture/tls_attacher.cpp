@@ -1,5 +1,10 @@
 #include "capture/tls_attacher.h"
 
+#include <bpf/bpf.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -64,6 +69,16 @@ std::vector<std::string> find_libssl(const fs::path& proc_root) {
   return found;
 }
 
+void TlsAttacher::switch_on() {
+  // The capture looks for SSL calls in flight only once some uprobe can
+  // make them (capture.h: ssl_switch): until then a socket call costs no
+  // lookup for it.
+  const int fd = sockets_.map_fd("ssl_switch");
+  const uint32_t key = 0, on = 1;
+  if (fd >= 0 && bpf_map_update_elem(fd, &key, &on, BPF_ANY) != 0)
+    log_warn("tls: cannot switch the SSL lookup on: ", std::strerror(errno));
+}
+
 size_t TlsAttacher::attach_new(const std::vector<std::string>& libraries) {
   size_t added = 0;
   for (const auto& lib : libraries) {
@@ -79,6 +94,7 @@ size_t TlsAttacher::attach_new(const std::vector<std::string>& libraries) {
     }
     if (hooked) {
       ++added;
+      switch_on();
       log_info("tls: reading plaintext of ", lib, " (", hooked, " hooks)");
     } else if (error.find("Permission denied") != std::string::npos) {
       // No CAP_SYS_ADMIN: the preflight's "https" line has said so once

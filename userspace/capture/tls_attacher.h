@@ -25,6 +25,7 @@ class TlsAttacher {
   size_t attached_libraries() const { return seen_.size(); }
 
  private:
+  void switch_on();
   bpf::LoadedObject& sockets_;
   std::set<std::pair<dev_t, ino_t>> seen_;
 };

@@ -25,8 +25,16 @@ int run_check(const CheckOptions& options) {
   std::printf("\nprobes (object:tracepoint, program)\n");
   size_t attached = 0, total = 0;
   if (can_run) {
-    bpf::ProbeSet probes;
+    bpf::ProbeSettings settings;
+    settings.capture = bpf::capture_choice(options.capture);
+    bpf::ProbeSet probes(settings);
     capture::TlsAttacher(probes.sockets()).attach_new(capture::find_libssl());
+    const auto& capture = probes.capture();
+    std::printf("  %-36s %-5s %s: %s\n", "capture", capture.mode == "none" ? "FAIL" : "ok",
+                capture.mode == "socket_tracepoints" ? "socket tracepoints (sock:sock_send_length, sock_recv_length)"
+                : capture.mode == "syscalls"         ? "syscall tracepoints (raw sys_enter, sys_exit)"
+                                                     : "none",
+                capture.reason.c_str());
     for (const auto* object : probes.all()) {
       if (!object->loaded()) {
         std::printf("  %-36s FAIL  object not loaded: %s\n", (object->name() + ":*").c_str(),

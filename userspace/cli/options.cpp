@@ -125,6 +125,10 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
       ("log-level", po::value<std::string>(&log_level)->default_value(log_level), "debug, info, warn or error")
       ("capture-bytes", po::value<uint32_t>(&o.capture_bytes)->default_value(o.capture_bytes),
        "bytes of each socket message given to the protocol parsers (64-4095): headers, not bodies")
+      ("capture", po::value<std::string>(&o.capture)->default_value(o.capture),
+       "which hooks feed the parsers: sockets (sock:sock_send_length/sock_recv_length, Linux 6.3+), syscalls "
+       "(raw sys_enter/sys_exit: every syscall of the node pays for them), or auto (sockets where the kernel "
+       "has them)")
       ("http-source", po::value<std::string>(&http_source),
        "count HTTP requests per source: header:NAME (e.g. header:X-User-Id) or client-address")
       ("http-route", po::value<std::vector<std::string>>(&o.http.route_rules)->composing(),
@@ -184,6 +188,7 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
   o.log_level = to_level(log_level);
   if (o.capture_bytes < 64 || o.capture_bytes >= REDEYE_CAPTURE_MAX)
     throw UsageError("invalid --capture-bytes " + std::to_string(o.capture_bytes) + ": expected 64 to 4095");
+  validate_capture(o.capture);
   if (!http_source.empty()) {
     if (http_source == "client-address") {
       o.http.source_client_address = true;
@@ -233,7 +238,9 @@ CheckOptions parse_check_options(const std::vector<std::string>& args) {
   std::string log_level = "warn";
   po::options_description desc("Options");
   desc.add_options()("help,h", "show this help")(
-      "log-level", po::value<std::string>(&log_level)->default_value(log_level), "debug shows libbpf's log");
+      "log-level", po::value<std::string>(&log_level)->default_value(log_level), "debug shows libbpf's log")(
+      "capture", po::value<std::string>(&o.capture)->default_value(o.capture),
+      "check this data capture: auto, sockets or syscalls (see redeye run --help)");
   po::variables_map vm;
   guarded("", [&] {
     strict_store(args, desc, vm);
@@ -246,7 +253,13 @@ CheckOptions parse_check_options(const std::vector<std::string>& args) {
         "otherwise.",
         desc)};
   o.log_level = to_level(log_level);
+  validate_capture(o.capture);
   return o;
+}
+
+void validate_capture(const std::string& capture) {
+  if (capture != "auto" && capture != "sockets" && capture != "syscalls")
+    throw UsageError("invalid --capture '" + capture + "': expected auto, sockets or syscalls");
 }
 
 }  // namespace redeye::cli

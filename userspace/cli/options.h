@@ -34,6 +34,7 @@ struct RunOptions {
   size_t max_services = 500;
   LogLevel log_level = LogLevel::Info;
   uint32_t capture_bytes = 2048;  // prefix of each socket message sent to the parsers
+  std::string capture = "auto";   // auto | sockets | syscalls: which hooks feed the parsers
   metrics::http::HttpOptions http;
   // Unix socket for `redeye trace` and `redeye top`; "" = none.
   std::string control_socket = "/run/redeye/redeye.sock";  // cli/trace_options.h kDefaultControlSocket
@@ -45,7 +46,11 @@ struct RunOptions {
 
 struct CheckOptions {
   LogLevel log_level = LogLevel::Warn;
+  std::string capture = "auto";
 };
+
+// "auto" | "sockets" | "syscalls", validated; throws UsageError.
+void validate_capture(const std::string& capture);
 
 // Throw UsageError or HelpRequested.
 RunOptions parse_run_options(const std::vector<std::string>& args);

@@ -64,6 +64,19 @@ void ConnectionTracker::on_data(Direction direction, uint64_t position, uint64_t
   stream.append(position + head_size, tail.size(), tail, time);
 }
 
+void ConnectionTracker::on_segment(Direction direction, uint64_t position, uint64_t length, std::string_view captured,
+                                   protocols::MessageTime time, bool elided) {
+  if (closed_) {
+    bytes_after_close_ += length;
+    return;
+  }
+  if (!session_) {
+    bytes_without_parser_ += length;
+    return;
+  }
+  session_->stream(direction).append(position, length, captured, time, elided && captured.size() < length);
+}
+
 void ConnectionTracker::on_close() {
   if (closed_) return;
   closed_ = true;

@@ -43,6 +43,11 @@ class ConnectionTracker {
   void on_data(protocols::Direction direction, uint64_t position, uint64_t message_size,
                std::string_view captured, std::string_view tail, protocols::MessageTime time);
 
+  // One segment of a frame-walked event (redeye_segment): its uncaptured
+  // rest is the end of one frame (`elided`) or bytes the kernel lost.
+  void on_segment(protocols::Direction direction, uint64_t position, uint64_t length, std::string_view captured,
+                  protocols::MessageTime time, bool elided);
+
   // Flushes the parser and drops incomplete frames; later data is ignored.
   void on_close();
 

@@ -51,12 +51,10 @@ void DataStream::append(uint64_t position, uint64_t message_size, std::string_vi
   }
   next_position_ = end;
   last_time_ = time;
-  timed_.push_back({position, time});
   // Nothing buffered: every byte parsed from here on came with this message,
   // so the times of earlier ones are not needed (and time_at asks one).
-  if (buffer_.empty()) {
-    while (timed_.size() > 1) timed_.pop_front();
-  }
+  if (buffer_.empty()) timed_.clear();
+  timed_.push_back({position, time});
 
   // A body skip left over from an earlier message eats the head of this one,
   // captured or not.
@@ -228,7 +226,9 @@ void DataStream::prune_times() {
   // The oldest byte still needed is the buffered frame's first; with nothing
   // buffered only the last message's time is kept.
   const uint64_t oldest_needed = next_position_ - buffer_.size();
-  while (timed_.size() > 1 && timed_[1].start <= oldest_needed) timed_.pop_front();
+  size_t gone = 0;
+  while (timed_.size() - gone > 1 && timed_[gone + 1].start <= oldest_needed) ++gone;
+  if (gone) timed_.erase(timed_.begin(), timed_.begin() + static_cast<std::ptrdiff_t>(gone));
 }
 
 }  // namespace redeye::conn

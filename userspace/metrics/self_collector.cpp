@@ -15,7 +15,11 @@ const char* stage_name(LostStage s) {
 }
 
 const char* kernel_reason_name(uint32_t r) {
-  return r == REDEYE_LOST_RINGBUF_FULL ? "ringbuf_full" : "map_full";
+  switch (r) {
+    case REDEYE_LOST_RINGBUF_FULL: return "ringbuf_full";
+    case REDEYE_LOST_MAP_FULL: return "map_full";
+    default: return "frame_limit";
+  }
 }
 
 }  // namespace
@@ -59,6 +63,12 @@ SelfCollector::SelfCollector(prometheus::Registry& registry, const bpf::ProbeSet
       .Help("Version of the agent and release of the kernel it runs on")
       .Register(registry)
       .Add({{"version", REDEYE_VERSION}, {"kernel", std::move(kernel_release)}})
+      .Set(1);
+  prometheus::BuildGauge()
+      .Name("redeye_capture_info")
+      .Help("Which hooks feed the protocol parsers (mode: socket_tracepoints, syscalls or none) and why")
+      .Register(registry)
+      .Add({{"mode", probes.capture().mode}, {"reason", probes.capture().reason}})
       .Set(1);
   for (uint32_t r = 0; r < REDEYE_LOST_MAX; ++r)
     lost_.Add({{"stage", "kernel"}, {"reason", kernel_reason_name(r)}});

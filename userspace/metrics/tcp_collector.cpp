@@ -1,5 +1,9 @@
 #include "metrics/tcp_collector.h"
 
+#include "util/log.h"
+
+#include <bpf/bpf.h>
+
 #include <bpf/btf.h>
 #include <linux/btf.h>
 
@@ -47,7 +51,9 @@ std::string DropReasonNames::name(uint32_t reason) const {
 
 TcpCollector::TcpCollector(prometheus::Registry& registry, const bpf::LoadedObject& tcp,
                            proc::ProcessTable& table)
-    : table_(table),
+    : tcp_(tcp),
+      unowned_fd_(tcp.map_fd("unowned_inbound")),
+      table_(table),
       drops_fd_(tcp.map_fd("tcp_drops")),
       connections_(prometheus::BuildCounter()
                        .Name("redeye_tcp_connections_total")
@@ -104,7 +110,21 @@ void TcpCollector::apply(const proc::ProcessLabels& process, const redeye_tcp_st
         .Increment(static_cast<double>(d.resets_received));
 }
 
+void TcpCollector::find_owners() {
+  if (unowned_fd_ < 0 || iterator_failed_) return;
+  const uint32_t key = 0;
+  int64_t unowned = 0;
+  if (bpf_map_lookup_elem(unowned_fd_, &key, &unowned) != 0 || unowned <= 0) return;
+  std::string error;
+  if (!tcp_.run_iterator("find_owners", error)) {
+    // Accepted sockets still get their owner at their first I/O or close.
+    log_warn("tcp: cannot look up the owners of accepted sockets: ", error);
+    iterator_failed_ = true;
+  }
+}
+
 void TcpCollector::collect() {
+  find_owners();
   harvester_.harvest(table_, [&](const proc::ProcessLabels& p, const redeye_tcp_stats& d) { apply(p, d); });
   if (drops_fd_ >= 0) {
     bpf::for_each_entry<uint32_t, uint64_t>(drops_fd_, 512, [&](uint32_t reason, uint64_t now) {

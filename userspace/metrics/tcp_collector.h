@@ -37,7 +37,13 @@ class TcpCollector : public Collector {
 
  private:
   void apply(const proc::ProcessLabels& process, const redeye_tcp_stats& delta);
+  // Accepted sockets nobody did I/O on yet get their owner from the fd
+  // tables (tcp.bpf.c find_owners), while the kernel counts some.
+  void find_owners();
 
+  const bpf::LoadedObject& tcp_;
+  int unowned_fd_;
+  bool iterator_failed_ = false;
   proc::ProcessTable& table_;
   int drops_fd_;
   prometheus::Family<prometheus::Counter>& connections_;

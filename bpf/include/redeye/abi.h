@@ -50,7 +50,8 @@ struct redeye_hist {
 enum redeye_lost_reason {
 	REDEYE_LOST_RINGBUF_FULL = 0, /* bpf_ringbuf_reserve failed */
 	REDEYE_LOST_MAP_FULL = 1,     /* a map update failed for lack of room */
-	REDEYE_LOST_MAX = 2,
+	REDEYE_LOST_FRAME_LIMIT = 2,  /* frames the in-kernel walk could not follow (loop bound): sent as a hole */
+	REDEYE_LOST_MAX = 3,
 };
 
 /* ---- sched.bpf.c: run-queue latency ------------------------------------ */
@@ -169,7 +170,8 @@ enum redeye_protocol {
 
 enum redeye_data_event_kind {
 	REDEYE_DATA = 1,  /* bytes moved on a traced connection */
-	REDEYE_CLOSE = 2, /* the process closed the connection's fd */
+	REDEYE_CLOSE = 2, /* the connection ended (socket closed, or end of stream read) */
+	REDEYE_UNIX_PATH = 3, /* data[0, captured): the server's socket path ("@name" abstract) */
 };
 
 enum redeye_data_direction {
@@ -183,35 +185,79 @@ enum redeye_conn_role {
 	REDEYE_ROLE_SERVER = 2,  /* the process accepted */
 };
 
+/* Which kernel hooks feed the data events (redeye_probe_up, redeye check). */
+enum redeye_capture_mode {
+	REDEYE_CAPTURE_SOCKET_TRACEPOINTS = 1, /* sock:sock_send_length / sock_recv_length (6.3+) */
+	REDEYE_CAPTURE_SYSCALLS = 2,           /* raw sys_enter / sys_exit (older kernels) */
+};
+
 /* Largest prefix of one message copied to userspace; the capture_bytes
  * setting picks a smaller one. Headers, not bodies: the full size travels
  * in msg_size so userspace can skip what it did not see. */
 #define REDEYE_CAPTURE_MAX 4096
 
-/* A connection is (tgid, fd, generation): the generation (its creation
- * time) keeps a reused fd from being taken for the old connection. */
+/*
+ * A connection's identity in userspace. Socket capture: the socket cookie
+ * (never reused while the kernel runs): every fd and process sharing the
+ * socket is one connection. Syscall capture: tgid << 32 | fd. The
+ * generation is the time the kernel state was made, so that a reused fd,
+ * or a state evicted and made again, is a new connection.
+ */
 struct redeye_conn_id {
-	__u32 tgid;
-	__s32 fd;
+	__u64 sock;
 	__u64 generation;
 };
 
-struct redeye_data_event {
-	__u32 kind;     /* enum redeye_data_event_kind */
-	__u16 protocol; /* enum redeye_protocol */
-	__u16 tail;     /* data[captured, captured + tail) are the message's last bytes */
-	struct redeye_conn_id conn;
-	__u64 enter_ns; /* syscall entry, CLOCK_MONOTONIC */
-	__u64 exit_ns;  /* syscall exit */
-	__u64 position; /* stream offset of the first byte, per direction */
-	__u32 msg_size; /* bytes the syscall moved */
-	__u32 captured; /* bytes of them in data[] */
-	__u8 direction; /* enum redeye_data_direction */
-	__u8 role;      /* enum redeye_conn_role */
-	__u16 family;   /* AF_INET / AF_INET6 of the peer */
-	__u16 peer_port;
-	__u16 local_port;
+/*
+ * Frame-walked events (AMQP, PostgreSQL, MySQL): the kernel follows frame
+ * headers through every byte a syscall moved and copies each frame's head
+ * only, so one event stands for many frames. Then `segments` > 0: data[]
+ * holds the captured bytes of each segment in order, then the table of
+ * that many segments (its last segments * 12 of the `captured` bytes). Segment i covers stream bytes [position + offset,
+ * position + offset + length) of which the first `captured` are in data[];
+ * its uncaptured rest is the end of one frame (a body the parser skips).
+ * Segments follow one another without holes and together cover msg_size.
+ */
+struct redeye_segment {
+	__u32 offset;
+	__u32 length;
+	__u16 captured;
+	__u16 flags; /* REDEYE_SEGMENT_* */
+};
+/* The uncaptured rest is not the end of one frame but bytes the walk could
+ * not follow (loop bound, unreadable memory, unknown buffer): a gap. */
+#define REDEYE_SEGMENT_LOST 1
+#define REDEYE_MAX_SEGMENTS 128
+
+/* The fixed part of redeye_data_event (events without data, the path
+ * event); the full struct adds data[]. */
+#define REDEYE_DATA_EVENT_FIELDS                                                                 \
+	__u32 kind;     /* enum redeye_data_event_kind */                                        \
+	__u16 protocol; /* enum redeye_protocol */                                               \
+	__u16 tail;     /* data[captured, captured + tail) are the message's last bytes */       \
+	struct redeye_conn_id conn;                                                              \
+	__u64 enter_ns; /* syscall entry, CLOCK_MONOTONIC (socket capture: the socket call's return) */ \
+	__u64 exit_ns;  /* syscall exit (socket capture: the socket call's return) */            \
+	__u64 position; /* stream offset of the first byte, per direction */                     \
+	__u32 msg_size; /* bytes the syscall moved (segments: that this event covers) */          \
+	__u32 captured; /* bytes used in data[] (segments: theirs and the table) */              \
+	__u8 direction; /* enum redeye_data_direction */                                         \
+	__u8 role;      /* enum redeye_conn_role */                                              \
+	__u16 family;   /* AF_INET / AF_INET6 of the peer, AF_UNIX */                            \
+	__u16 peer_port;                                                                         \
+	__u16 local_port;                                                                        \
+	__u32 tgid;     /* the process that moved the bytes */                                   \
+	__u32 tid;      /* its thread */                                                         \
+	__u16 segments; /* 0: data[] is one prefix of the message; else see redeye_segment */    \
+	__u16 pad[3];                                                                            \
 	__u8 peer_addr[16]; /* IPv4 in the first 4 bytes */
+
+struct redeye_data_event_header {
+	REDEYE_DATA_EVENT_FIELDS
+};
+
+struct redeye_data_event {
+	REDEYE_DATA_EVENT_FIELDS
 	char data[REDEYE_CAPTURE_MAX];
 };
 

@@ -4,9 +4,10 @@
 // answers. The frame-level parser (http_protocol.h) drives it.
 #pragma once
 
+#include "util/small_fifo.h"
+
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <optional>
 
 #include "protocols/protocol.h"
@@ -82,7 +83,7 @@ class HttpStitcher {
   Role role_;
   const size_t max_pending_;
   uint64_t next_id_ = 1;
-  std::deque<PendingRequest> pending_;  // ids contiguous, oldest first
+  util::SmallFifo<PendingRequest> pending_;  // ids contiguous, oldest first
   uint64_t evicted_unanswered_ = 0;     // evicted requests whose response is still to come
   std::optional<PendingRequest> answering_;
   HttpStats stats_;

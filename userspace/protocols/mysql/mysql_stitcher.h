@@ -7,9 +7,10 @@
 // (mysql_protocol.h) drives it.
 #pragma once
 
+#include "util/small_fifo.h"
+
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -107,7 +108,7 @@ class MysqlStitcher {
   Role role_;
   const size_t max_pending_;
   const size_t max_statements_;
-  std::deque<PendingCommand> pending_;
+  util::SmallFifo<PendingCommand> pending_;
   std::optional<Finished> deferred_;
   std::map<uint32_t, PreparedStatement> statements_;
   MysqlStats stats_;

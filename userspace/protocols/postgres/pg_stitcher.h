@@ -35,9 +35,10 @@
 // Payload bytes are never logged.
 #pragma once
 
+#include "util/small_fifo.h"
+
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -214,7 +215,7 @@ class PgStitcher {
   RecordSink& sink_;
   Role role_;
   const size_t max_pending_;
-  std::deque<Pending> pending_;
+  util::SmallFifo<Pending> pending_;
   NameCache statements_;
   NameCache portals_;
   uint64_t owed_ready_ = 0;          // ReadyForQuery still owed to evicted batches
