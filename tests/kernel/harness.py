@@ -43,6 +43,26 @@ def require_tool(name):
         cannot_run(f"needs {name} (scripts/install-deps.sh --with-tests installs it)")
 
 
+def fdinfo_fields(pid):
+    """One dict of fdinfo fields ("prog_id", "link_id", "map_id", "tp_name",
+    ...) per open fd of process `pid`; fds that close meanwhile are left out."""
+    fddir = f"/proc/{pid}/fdinfo"
+    out = []
+    for fd in os.listdir(fddir):
+        try:
+            with open(os.path.join(fddir, fd)) as f:
+                text = f.read()
+        except OSError:
+            continue
+        fields = {}
+        for line in text.splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                fields[key.strip()] = value.strip()
+        out.append(fields)
+    return out
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

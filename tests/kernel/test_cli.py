@@ -32,17 +32,7 @@ def redeye(*args, timeout=60):
 def programs_of(pid):
     """IDs of the BPF programs a process holds, from its fds' fdinfo (other
     agents may run on the same machine)."""
-    ids = set()
-    fd_dir = f"/proc/{pid}/fdinfo"
-    for fd in os.listdir(fd_dir):
-        try:
-            with open(os.path.join(fd_dir, fd)) as f:
-                for line in f:
-                    if line.startswith("prog_id:"):
-                        ids.add(int(line.split()[1]))
-        except OSError:
-            pass
-    return ids
+    return {int(fields["prog_id"]) for fields in harness.fdinfo_fields(pid) if "prog_id" in fields}
 
 
 def loaded_program_ids():

@@ -39,15 +39,7 @@ time.sleep(60)
 def bpf_ids(pid):
     """The BPF programs, links and maps the process holds open (its fdinfo)."""
     ids = {"prog": set(), "link": set(), "map": set()}
-    fddir = f"/proc/{pid}/fdinfo"
-    for fd in os.listdir(fddir):
-        try:
-            with open(os.path.join(fddir, fd)) as f:
-                text = f.read()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-        fields = {k.strip(): v.strip() for k, v in fields.items()}
+    for fields in harness.fdinfo_fields(pid):
         if "link_id" in fields:
             ids["link"].add(int(fields["link_id"]))
         elif "prog_id" in fields:

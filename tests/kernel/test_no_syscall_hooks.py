@@ -65,22 +65,7 @@ def assert_socket_tracepoint_capture(test, check_output, metrics):
 def fdinfo_links(pid):
     """The BPF links process `pid` holds: one dict of its fdinfo fields each
     (link_type, link_id, prog_id, tp_name, name, event_type, attach_type...)."""
-    links = []
-    fddir = f"/proc/{pid}/fdinfo"
-    for fd in os.listdir(fddir):
-        try:
-            with open(os.path.join(fddir, fd)) as f:
-                text = f.read()
-        except OSError:
-            continue
-        fields = {}
-        for line in text.splitlines():
-            key, sep, value = line.partition(":")
-            if sep:
-                fields[key.strip()] = value.strip()
-        if "link_id" in fields:
-            links.append(fields)
-    return links
+    return [fields for fields in harness.fdinfo_fields(pid) if "link_id" in fields]
 
 
 def perf_event_fds(pid):
