@@ -10,8 +10,9 @@
  * State is per socket (its cookie): every fd and process sharing a socket
  * (dup, fork, SCM_RIGHTS) is one connection, and a reused fd number cannot
  * be taken for an old connection. Sockets opened before the agent started
- * are found at their first I/O. TCP sockets end at inet_sock_set_state to
- * TCP_CLOSE; Unix stream sockets when one end reads the end of the stream.
+ * are found at their first I/O. TCP sockets end at tcp_destroy_sock (closed
+ * by every process that had them); Unix stream sockets when one end reads
+ * the end of the stream.
  *
  * Framed protocols (AMQP, PostgreSQL, MySQL) are walked in the kernel: a
  * bounded loop follows the frame headers through every byte a call moved
@@ -25,7 +26,6 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define SOCK_STREAM 1
 #define MSG_PEEK 2
-#define TCP_CLOSE_STATE 7
 
 REDEYE_DEFINE_LOST_MAP()
 
@@ -648,13 +648,22 @@ int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags)
 	return on_sock_io(sk, ret, flags, REDEYE_RECV);
 }
 
-/* A TCP socket's end: its state goes, userspace closes the connection. */
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(sock_state, const struct sock *sk, int oldstate, int newstate)
+/*
+ * A TCP socket's end: its state goes, userspace closes the connection.
+ * tcp_destroy_sock fires once the socket is closed and orphaned, after the
+ * last fd to it is gone, so no socket call of any process is still to
+ * report bytes of it. TCP_CLOSE itself is too early: a reset from the peer
+ * sets it in softirq while the process is still inside a send whose bytes
+ * this program sees only at its return, and the close would reach
+ * userspace before them (a response lost when the client resets as soon as
+ * it has read the head).
+ */
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(sock_destroy, struct sock *sk)
 {
 	__u64 cookie;
 
-	if (newstate != TCP_CLOSE_STATE || !sk)
+	if (!sk)
 		return 0;
 	/* no cookie yet: no I/O was ever seen on it, so it has no state */
 	cookie = sk->__sk_common.skc_cookie.counter;

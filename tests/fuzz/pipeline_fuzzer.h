@@ -34,9 +34,10 @@ inline redeye_data_event connection_event(redeye_protocol protocol, uint8_t role
   std::memset(&ev, 0, offsetof(redeye_data_event, data));
   ev.kind = REDEYE_DATA;
   ev.protocol = protocol;
-  ev.conn.tgid = 4242;
-  ev.conn.fd = 7;
+  ev.conn.sock = 0xffff888012345678ull;
   ev.conn.generation = generation;
+  ev.tgid = 4242;
+  ev.tid = 4242;
   ev.role = role;
   ev.family = 2;  // AF_INET
   ev.peer_port = 5432;
@@ -136,7 +137,8 @@ inline void run_pipeline(redeye_protocol protocol, const uint8_t* data, size_t s
         // Keep it on this connection and protocol: the point is what the
         // table and the streams make of arbitrary headers.
         ev->protocol = protocol;
-        ev->conn.tgid = 4242;
+        ev->tgid = 4242;
+        ev->tid = 4242;
         deliver(connections, *ev, bytes.size());
         break;
       }

@@ -20,7 +20,7 @@ PROBES = [
     "tcp:tcp_retransmit_synack", "tcp:tcp_send_reset", "tcp:tcp_receive_reset", "tcp:tcp_destroy_sock",
     "tcp:kfree_skb", "tcp:task_file", "proc:sched_process_exec", "proc:sched_process_exit", "proc:mark_victim",
 ] + [
-    "sockets:sock_send_length", "sockets:sock_recv_length", "sockets:inet_sock_set_state", "sockets:ssl_write_enter", "sockets:ssl_read_enter", "sockets:ssl_write_ex_enter",
+    "sockets:sock_send_length", "sockets:sock_recv_length", "sockets:tcp_destroy_sock", "sockets:ssl_write_enter", "sockets:ssl_read_enter", "sockets:ssl_write_ex_enter",
     "sockets:ssl_read_ex_enter", "sockets:ssl_exit_ret", "sockets:ssl_handshake_enter", "sockets:ssl_handshake_exit",
 ]
 

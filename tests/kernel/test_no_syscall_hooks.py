@@ -131,7 +131,7 @@ class DetectorSelfCheck(unittest.TestCase):
         others = [
             {"link_type": "raw_tracepoint", "tp_name": "sock_send_length"},
             {"link_type": "raw_tracepoint", "tp_name": "sock_recv_length"},
-            {"link_type": "raw_tracepoint", "tp_name": "inet_sock_set_state"},
+            {"link_type": "raw_tracepoint", "tp_name": "tcp_destroy_sock"},
             {"link_type": "raw_tracepoint", "tp_name": "sched_switch"},
             {"link_type": "perf", "event_type": "uprobe", "name": "/usr/lib/x86_64-linux-gnu/libssl.so.3"},
         ]
