@@ -511,7 +511,7 @@ def bpf_table(args, s, info, cmd):
               "the socket tracepoints `sock:sock_send_length` and `sock:sock_recv_length`, not on the raw "
               "syscall tracepoints: they run only when a socket sends or receives (traced sockets, and "
               "untraced ones, which they find ignored with one map lookup), never for epoll_wait, pipes, "
-              "files or any other syscall. `sock_state` runs on TCP state changes (a connection's end), "
+              "files or any other syscall. `sock_destroy` runs once per TCP socket, when it is destroyed (a connection's end), "
               "`find_owners` (an iterator) only when an accepted socket's owner is looked for, and the "
               "`tcp`, `sched`, `block` and `proc` objects' programs on their own kernel events (TCP "
               "retransmits and states, scheduler switches and wake-ups, block I/O, process exec and exit), "
