@@ -125,9 +125,16 @@ class CapabilitiesTest(unittest.TestCase):
                     server.wait()
             inbound = dict(service_name="cap-server", direction="inbound")
             outbound = dict(service_name="cap-client", direction="outbound")
-            m = agent.wait_for(lambda m: m.value("redeye_tcp_connections_total", **inbound) >= N_CONNECTIONS
-                               and m.value("redeye_tcp_connections_total", **outbound) >= N_CONNECTIONS,
-                               what="tcp connections")
+            try:
+                m = agent.wait_for(lambda m: m.value("redeye_tcp_connections_total", **inbound) >= N_CONNECTIONS
+                                   and m.value("redeye_tcp_connections_total", **outbound) >= N_CONNECTIONS,
+                                   what="tcp connections")
+            except AssertionError:
+                # what was counted where: a miss names the service it went to
+                # (a timeout alone said nothing the one time it happened)
+                print("\n".join(f"  {labels} {v}" for labels, v in
+                                 agent.metrics().select("redeye_tcp_connections_total")), flush=True)
+                raise
             self.assertEqual(m.value("redeye_tcp_connections_total", **inbound), N_CONNECTIONS)
             self.assertEqual(m.value("redeye_tcp_connections_total", **outbound), N_CONNECTIONS)
 
