@@ -327,9 +327,9 @@ static __always_inline void emit_size_only(struct conn *c, __u64 enter_ns, __u64
 
 /*
  * A close event is reserved in the ring and written in place, never built
- * in the per-CPU scratch: TCP_CLOSE often comes in softirq, which can
- * interrupt a program on this CPU that is halfway through a data event in
- * that scratch.
+ * in the per-CPU scratch: a TCP socket's end (tcp_destroy_sock) often comes
+ * in softirq, which can interrupt a program on this CPU that is halfway
+ * through a data event in that scratch.
  */
 static __always_inline void emit_close(struct conn *c)
 {
