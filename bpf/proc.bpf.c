@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Process lifecycle: exec and exit keep userspace's process table (and so
+ * Process lifecycle: fork, exec and exit keep userspace's process table (and so
  * the service_name of every tgid) fresh without rescanning /proc; OOM kills
  * are rare enough to travel as events.
  */
@@ -28,7 +28,7 @@ static __always_inline struct redeye_proc_event *reserve(__u32 kind, __u32 tgid)
 	e->tgid = tgid;
 	e->timestamp_ns = bpf_ktime_get_ns();
 	e->args_len = 0;
-	e->pad = 0;
+	e->parent_tgid = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	return e;
 }
@@ -53,6 +53,31 @@ static __always_inline int on_exec(unsigned long long *ctx)
 	len &= REDEYE_ARGS_LEN - 1;
 	if (bpf_probe_read_user(e->args, len, (void *)start) == 0)
 		e->args_len = len;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/*
+ * sched_process_fork(struct task_struct *parent, struct task_struct *child):
+ * runs in the parent before the child is first woken, so this event is in
+ * the ring before anything the child does. A forked child runs its parent's
+ * program until it execs: it inherits the parent's service, even when it
+ * serves one connection and exits before /proc can be read (a database
+ * backend, a pre-fork or forking server).
+ */
+static __always_inline int on_fork(unsigned long long *ctx)
+{
+	struct task_struct *child = (struct task_struct *)ctx[1];
+	__u32 tgid = BPF_CORE_READ(child, tgid);
+	struct redeye_proc_event *e;
+
+	/* a new thread joins its parent's process: nothing to name */
+	if (tgid != (__u32)BPF_CORE_READ(child, pid))
+		return 0;
+	e = reserve(REDEYE_PROC_FORK, tgid);
+	if (!e)
+		return 0;
+	e->parent_tgid = current_tgid();
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
@@ -86,6 +111,7 @@ static __always_inline int on_oom_victim(unsigned long long *ctx)
 	return 0;
 }
 
+REDEYE_TP_TWINS(sched_process_fork, on_fork)
 REDEYE_TP_TWINS(sched_process_exec, on_exec)
 REDEYE_TP_TWINS(sched_process_exit, on_exit)
 REDEYE_TP_TWINS(mark_victim, on_oom_victim)

@@ -18,7 +18,7 @@ PROBES = [
     "block:block_rq_issue", "block:block_rq_complete", "block:block_bio_queue",
     "tcp:inet_sock_set_state", "tcp:tcp_retransmit_skb",
     "tcp:tcp_retransmit_synack", "tcp:tcp_send_reset", "tcp:tcp_receive_reset", "tcp:tcp_destroy_sock",
-    "tcp:kfree_skb", "tcp:task_file", "proc:sched_process_exec", "proc:sched_process_exit", "proc:mark_victim",
+    "tcp:kfree_skb", "tcp:task_file", "proc:sched_process_fork", "proc:sched_process_exec", "proc:sched_process_exit", "proc:mark_victim",
 ] + [
     "sockets:sock_send_length", "sockets:sock_recv_length", "sockets:tcp_destroy_sock", "sockets:ssl_write_enter", "sockets:ssl_read_enter", "sockets:ssl_write_ex_enter",
     "sockets:ssl_read_ex_enter", "sockets:ssl_exit_ret", "sockets:ssl_handshake_enter", "sockets:ssl_handshake_exit",

@@ -83,6 +83,11 @@ class PostgresRed(unittest.TestCase):
         self.assertEqual(truth["UPDATE"], 150, truth)  # 3 per TPC-B-like transaction
         print(f"measured ({mode}): server truth {dict(truth)} agent server {dict(server_delta(m))} "
               f"agent client {dict(client_delta(m))}", flush=True)
+        if server_delta(m) != truth or client_delta(m) != truth:
+            # where a miss went: another service name, or a loss counter
+            for name in (SERVER + "_count", CLIENT + "_count", "redeye_events_lost_total"):
+                for l, v in m.select(name):
+                    print(f"  {name} {l} {v}", flush=True)
         self.assertEqual(server_delta(m), truth)
         self.assertEqual(client_delta(m), truth)
         address = f"127.0.0.1:{self.pg.port}"

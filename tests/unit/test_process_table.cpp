@@ -264,6 +264,53 @@ TEST_F(ProcessTableTest, ServiceOfNeverSeenMissingProcessIsUnknown) {
 
 // ---- exec / exit events ----------------------------------------------------------
 
+TEST_F(ProcessTableTest, ForkedChildGoneBeforeProcIsReadCarriesItsParentsService) {
+  add(kJava);
+  auto t = table({"orders=cmdline:orders.jar"});
+  t.scan();
+  // A child that serves one connection and exits: no /proc entry ever seen.
+  t.on_fork(tg(301), tg(300), "java");
+  EXPECT_TRUE(t.alive(tg(301)));
+  EXPECT_EQ(t.service_of(tg(301)), "orders");
+  t.on_exit(tg(301), "java");
+  EXPECT_EQ(t.service_of(tg(301)), "orders");
+}
+
+TEST_F(ProcessTableTest, ForkOfAnUnknownParentReadsTheChild) {
+  auto t = table();
+  add(FakeProcess{tg(201), "postgres", kPostgres.argv, kPostgres.exe});
+  t.on_fork(tg(201), tg(4243), "postgres");
+  remove(tg(201));
+  EXPECT_EQ(t.service_of(tg(201)), "postgresql");
+}
+
+TEST_F(ProcessTableTest, ForkReplacesAnExitedEntryForAReusedTgid) {
+  add(kNginx);
+  add(kPostgres);
+  auto t = table();
+  t.scan();
+  remove(tg(100));
+  t.on_exit(tg(100), "nginx");
+  t.on_fork(tg(100), tg(200), "postgres");
+  EXPECT_EQ(t.service_of(tg(100)), "postgresql");
+}
+
+TEST_F(ProcessTableTest, UnknownTgidIsLookedUpAfterCatchingUpOnQueuedEvents) {
+  add(kPostgres);
+  auto t = table();
+  t.scan();
+  int catch_ups = 0;
+  // The fork event was queued before the data event that named the child.
+  t.set_catch_up([&] {
+    ++catch_ups;
+    t.on_fork(tg(202), tg(200), "postgres");
+  });
+  EXPECT_EQ(t.service_of(tg(202)), "postgresql");
+  EXPECT_EQ(catch_ups, 1);
+  EXPECT_EQ(t.service_of(tg(200)), "postgresql");  // known: no catch-up
+  EXPECT_EQ(catch_ups, 1);
+}
+
 TEST_F(ProcessTableTest, OnExecWithMissingProcDirUsesArgsForCmdlineRules) {
   auto t = table({"worker=cmdline:manage.py rqworker"});
   t.on_exec(tg(500), "python3", "/usr/bin/python3 manage.py rqworker high");

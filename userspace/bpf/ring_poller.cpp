@@ -35,4 +35,8 @@ void RingPoller::poll(int timeout_ms) {
   }
 }
 
+void RingPoller::consume() {
+  if (ring_) ring_buffer__consume(ring_.get());
+}
+
 }  // namespace redeye::bpf

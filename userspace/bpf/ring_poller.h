@@ -20,6 +20,8 @@ class RingPoller {
   // Handles what is queued, waiting at most timeout_ms for the first event;
   // sleeps when no ring buffer could be added.
   void poll(int timeout_ms);
+  // Handles what is queued now, without waiting.
+  void consume();
 
  private:
   static int dispatch(void* ctx, void* data, size_t size);

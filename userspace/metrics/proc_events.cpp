@@ -9,16 +9,28 @@
 namespace redeye::metrics {
 
 ProcEvents::ProcEvents(prometheus::Registry& registry, const bpf::LoadedObject& proc, proc::ProcessTable& table,
-                       bpf::RingPoller& poller, ExitHook on_exit)
+                       ExitHook on_exit)
     : table_(table),
       on_exit_(std::move(on_exit)),
       oom_kills_(prometheus::BuildCounter()
                      .Name("redeye_oom_kills_total")
                      .Help("Processes of the service killed by the kernel's OOM killer")
                      .Register(registry)) {
-  active_ = poller.add(proc.map_fd("proc_events"), [this](const void* data, size_t size) {
+  active_ = ring_.add(proc.map_fd("proc_events"), [this](const void* data, size_t size) {
     if (size >= sizeof(redeye_proc_event)) handle(*static_cast<const redeye_proc_event*>(data));
   });
+  if (active_) table_.set_catch_up([this] { consume(); });
+}
+
+ProcEvents::~ProcEvents() {
+  if (active_) table_.set_catch_up(nullptr);
+}
+
+void ProcEvents::consume() {
+  if (consuming_) return;
+  consuming_ = true;
+  ring_.consume();
+  consuming_ = false;
 }
 
 void ProcEvents::handle(const redeye_proc_event& e) {
@@ -32,6 +44,9 @@ void ProcEvents::handle(const redeye_proc_event& e) {
       table_.on_exec(e.tgid, comm, args);
       break;
     }
+    case REDEYE_PROC_FORK:
+      table_.on_fork(e.tgid, e.parent_tgid, comm);
+      break;
     case REDEYE_PROC_EXIT:
       if (on_exit_) on_exit_(e.tgid);
       table_.on_exit(e.tgid, comm);

@@ -1,5 +1,10 @@
-// Consumes proc.bpf.c's ring buffer: exec/exit keep the process table
+// Consumes proc.bpf.c's ring buffer: fork/exec/exit keep the process table
 // fresh, OOM kills become redeye_oom_kills_total{service_name}.
+//
+// The ring has its own poller, read before the data rings at every step and
+// again whenever the table meets a tgid it does not know: a process's fork
+// and exec events are written before any of its data events, so reading
+// this ring first names every process that sent data, however short-lived.
 #pragma once
 
 #include <prometheus/counter.h>
@@ -23,8 +28,14 @@ class ProcEvents {
   using ExitHook = std::function<void(uint32_t tgid)>;
 
   ProcEvents(prometheus::Registry& registry, const bpf::LoadedObject& proc, proc::ProcessTable& table,
-             bpf::RingPoller& poller, ExitHook on_exit);
+             ExitHook on_exit);
+  ~ProcEvents();
+  ProcEvents(const ProcEvents&) = delete;
+  ProcEvents& operator=(const ProcEvents&) = delete;
   bool active() const { return active_; }
+  // Handles the events queued now. Does nothing when called from one of
+  // its own handlers (an OOM kill's lookup of an unknown tgid).
+  void consume();
 
  private:
   void handle(const redeye_proc_event& e);
@@ -32,7 +43,9 @@ class ProcEvents {
   proc::ProcessTable& table_;
   ExitHook on_exit_;
   prometheus::Family<prometheus::Counter>& oom_kills_;
+  bpf::RingPoller ring_;
   bool active_ = false;
+  bool consuming_ = false;
 };
 
 }  // namespace redeye::metrics

@@ -148,10 +148,31 @@ void ProcessTable::expire_exited() {
   }
 }
 
+void ProcessTable::on_fork(uint32_t tgid, uint32_t parent_tgid, const std::string& comm) {
+  exited_.erase(tgid);  // a reused tgid: the old process's labels are not this one's
+  if (tgid == self_tgid_ || live_.count(tgid)) return;
+  if (auto it = live_.find(parent_tgid); it != live_.end()) {
+    live_.emplace(tgid, it->second);
+    return;
+  }
+  // A parent the table has not met (started between two scans): read the
+  // child, alive at this point more often than not.
+  live_.emplace(tgid, resolve(tgid, comm));
+}
+
+const ProcessLabels* ProcessTable::known(uint32_t tgid) const {
+  if (auto it = live_.find(tgid); it != live_.end()) return it->second.labels;
+  if (auto it = exited_.find(tgid); it != exited_.end()) return it->second.labels;
+  return nullptr;
+}
+
 const ProcessLabels& ProcessTable::labels_of(uint32_t tgid) {
   if (tgid == 0) return unknown_labels();
-  if (auto it = live_.find(tgid); it != live_.end()) return *it->second.labels;
-  if (auto it = exited_.find(tgid); it != exited_.end()) return *it->second.labels;
+  if (const auto* labels = known(tgid)) return *labels;
+  if (catch_up_) {
+    catch_up_();
+    if (const auto* labels = known(tgid)) return *labels;
+  }
   // First sight of a live process between scans.
   if (!procfs_.read_comm(static_cast<int>(tgid)).empty()) {
     auto [it, inserted] = live_.emplace(tgid, resolve(tgid, ""));

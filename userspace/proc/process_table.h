@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -55,6 +56,13 @@ class ProcessTable {
   // gone before /proc can be read.
   void on_exec(uint32_t tgid, const std::string& comm, const std::string& args = "");
   void on_exit(uint32_t tgid, const std::string& comm);
+  // A new process: until it execs it runs its parent's program, so it
+  // carries the parent's labels, even if it is gone before /proc is read.
+  void on_fork(uint32_t tgid, uint32_t parent_tgid, const std::string& comm);
+  // Reads the process events queued in the kernel (ProcEvents::consume):
+  // called once before a tgid is looked up in /proc, since its fork or exec
+  // event may sit in that queue behind the data event that named it.
+  void set_catch_up(std::function<void()> catch_up) { catch_up_ = std::move(catch_up); }
 
   // Labels of a tgid, live or recently exited. Unknown live processes are
   // resolved on the spot; tgid 0 and the unresolvable are service "unknown".
@@ -82,6 +90,8 @@ class ProcessTable {
   // The interned copy of `labels`, or of "other" over the cap.
   const ProcessLabels* admit(ProcessLabels labels);
   void expire_exited();
+  // The labels the table holds for a tgid, without reading /proc.
+  const ProcessLabels* known(uint32_t tgid) const;
 
   ProcFs procfs_;
   ServiceResolver resolver_;
@@ -99,6 +109,7 @@ class ProcessTable {
   // ProcessLabels::key() -> the admitted label set, at a stable address.
   std::unordered_map<std::string, ProcessLabels> services_;
   std::unordered_set<std::string> overflowed_names_;  // ProcessLabels::key() refused
+  std::function<void()> catch_up_;
 };
 
 }  // namespace redeye::proc

@@ -117,6 +117,7 @@ enum redeye_proc_event_kind {
 	REDEYE_PROC_EXEC = 1,
 	REDEYE_PROC_EXIT = 2,
 	REDEYE_PROC_OOM_KILL = 3,
+	REDEYE_PROC_FORK = 4, /* a new process (not a thread): tgid is the child */
 };
 
 #define REDEYE_ARGS_LEN 256
@@ -130,7 +131,7 @@ struct redeye_proc_event {
 	 * that exits before userspace reads /proc can still be named by its
 	 * command line. */
 	__u32 args_len;
-	__u32 pad;
+	__u32 parent_tgid; /* fork only: the process that forked */
 	char args[REDEYE_ARGS_LEN];
 };
 
