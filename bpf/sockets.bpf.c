@@ -83,8 +83,29 @@ static __always_inline __u8 unix_role(struct sock *sk)
 	return self_server ? REDEYE_ROLE_SERVER : REDEYE_ROLE_CLIENT;
 }
 
-/* First I/O on a socket: its state, IGNORED for anything but TCP and Unix
- * stream sockets so that their next calls cost one lookup. */
+/*
+ * Sockets redeye has decided to leave alone (not TCP nor a Unix stream, or
+ * no known protocol in their first messages), marked in the socket itself:
+ * their every later call costs one socket-local storage lookup and no hash
+ * lookup, and they take no room in `conns`. The mark goes with the socket.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u8);
+} ignored_socks SEC(".maps");
+
+/* Marks the socket ignored and drops its state; keeps the state (IGNORED)
+ * when the mark cannot be made, so the socket is still left alone. */
+static __always_inline void ignore_sock(struct sock *sk, __u64 cookie)
+{
+	if (bpf_sk_storage_get(&ignored_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE))
+		bpf_map_delete_elem(&conns, &cookie);
+}
+
+/* First I/O on a socket: its state, INFERRING for TCP and Unix stream
+ * sockets; anything else is marked ignored (NULL). */
 static __always_inline struct conn *open_sock(struct sock *sk, __u64 cookie)
 {
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
@@ -111,6 +132,8 @@ static __always_inline struct conn *open_sock(struct sock *sk, __u64 cookie)
 		c.role = unix_role(sk);
 		c.fresh = c.role != REDEYE_ROLE_UNKNOWN;
 	}
+	if (c.state == CONN_IGNORED && bpf_sk_storage_get(&ignored_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE))
+		return NULL;
 	fill_peer(&c, sk);
 	if (bpf_map_update_elem(&conns, &cookie, &c, BPF_ANY)) {
 		count_lost(REDEYE_LOST_MAP_FULL);
@@ -590,6 +613,9 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u32
 
 	if (!sk || (__u32)(id >> 32) == self_tgid)
 		return 0;
+	/* sockets left alone: the common case, and the cheapest test */
+	if (bpf_sk_storage_get(&ignored_socks, sk, 0, 0))
+		return 0;
 	cookie = cookie_of(sk);
 	c = bpf_map_lookup_elem(&conns, &cookie);
 	if (!c) {
@@ -598,7 +624,11 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u32
 		if (!c)
 			return 0;
 	}
-	if (c->state == CONN_IGNORED || ret < 0)
+	if (c->state == CONN_IGNORED) {
+		ignore_sock(sk, cookie);
+		return 0;
+	}
+	if (ret < 0)
 		return 0;
 	if (dir == REDEYE_RECV && (flags & MSG_PEEK))
 		return 0; /* nothing consumed: the same bytes come again */
@@ -633,6 +663,9 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u32
 		emit_size_only(c, b.enter_ns, b.enter_ns, dir, ret);
 	else
 		plain_message(c, &b);
+	/* inference gave up on it with this message */
+	if (c->state == CONN_IGNORED)
+		ignore_sock(sk, cookie);
 	return 0;
 }
 

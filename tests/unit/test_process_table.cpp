@@ -311,6 +311,40 @@ TEST_F(ProcessTableTest, UnknownTgidIsLookedUpAfterCatchingUpOnQueuedEvents) {
   EXPECT_EQ(catch_ups, 1);
 }
 
+TEST_F(ProcessTableTest, ForkedChildThatExecdIsNamedByItsQueuedExecNotItsParent) {
+  add(kJava);
+  auto t = table({"orders=cmdline:orders.jar"});
+  t.scan();
+  t.on_fork(tg(302), tg(300), "java");
+  // It exec'd redis-server; that event is still queued when its data comes.
+  add(FakeProcess{tg(302), "redis-server", {"redis-server", "*:6379"}, "/usr/bin/redis-server"});
+  t.set_catch_up([&] { t.on_exec(tg(302), "redis-server", "redis-server *:6379"); });
+  EXPECT_EQ(t.service_of(tg(302)), "redis");
+}
+
+TEST_F(ProcessTableTest, ScanLeavesAnExitedZombieToItsExitEvent) {
+  add(kJava);
+  auto t = table({"orders=cmdline:orders.jar"});
+  t.scan();
+  t.on_fork(tg(303), tg(300), "java");
+  t.on_exit(tg(303), "java");
+  // Not reaped yet: listed, with its comm and no command line.
+  add(FakeProcess{tg(303), "java", {}, ""});
+  t.scan();
+  EXPECT_FALSE(t.alive(tg(303)));
+  EXPECT_EQ(t.service_of(tg(303)), "orders");
+}
+
+TEST_F(ProcessTableTest, ForkOverridesAnEntryReadFromTheChildAsAZombie) {
+  add(kJava);
+  auto t = table({"orders=cmdline:orders.jar"});
+  t.scan();
+  add(FakeProcess{tg(304), "java", {}, ""});  // the child, exited, seen before its fork event
+  EXPECT_EQ(t.service_of(tg(304)), "java");
+  t.on_fork(tg(304), tg(300), "java");
+  EXPECT_EQ(t.service_of(tg(304)), "orders");
+}
+
 TEST_F(ProcessTableTest, OnExecWithMissingProcDirUsesArgsForCmdlineRules) {
   auto t = table({"worker=cmdline:manage.py rqworker"});
   t.on_exec(tg(500), "python3", "/usr/bin/python3 manage.py rqworker high");

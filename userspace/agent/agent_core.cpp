@@ -151,7 +151,7 @@ struct AgentCore::Parts {
         tls(probes.sockets()),
         data_ring_added(add_data_ring()),
         sweeper(probes.sockets()),
-        events(registry, probes.proc(), table, [this](uint32_t tgid) {
+        events(registry, probes.proc(), table, poller, [this](uint32_t tgid) {
           procfs.on_exit(tgid);
           exited.push_back(tgid);
           sweeper.on_exit(tgid);
@@ -235,9 +235,6 @@ void AgentCore::step() {
   auto& p = *parts_;
   // Data events do not wake us (see sockets.bpf.c): this timeout is how
   // often they are read when traffic is light.
-  // Processes first: the data events read next name processes whose fork
-  // or exec is in this ring (see ProcEvents).
-  p.events.consume();
   p.poller.poll(kPollMs);
   for (uint32_t tgid : p.exited) p.connections.on_process_exit(tgid);
   p.exited.clear();

@@ -9,17 +9,19 @@
 namespace redeye::metrics {
 
 ProcEvents::ProcEvents(prometheus::Registry& registry, const bpf::LoadedObject& proc, proc::ProcessTable& table,
-                       ExitHook on_exit)
+                       bpf::RingPoller& poller, ExitHook on_exit)
     : table_(table),
       on_exit_(std::move(on_exit)),
       oom_kills_(prometheus::BuildCounter()
                      .Name("redeye_oom_kills_total")
                      .Help("Processes of the service killed by the kernel's OOM killer")
                      .Register(registry)) {
-  active_ = ring_.add(proc.map_fd("proc_events"), [this](const void* data, size_t size) {
+  const auto handler = [this](const void* data, size_t size) {
     if (size >= sizeof(redeye_proc_event)) handle(*static_cast<const redeye_proc_event*>(data));
-  });
-  if (active_) table_.set_catch_up([this] { consume(); });
+  };
+  active_ = poller.add(proc.map_fd("proc_events"), handler);
+  if (active_ && catch_up_ring_.add(proc.map_fd("proc_events"), handler))
+    table_.set_catch_up([this] { consume(); });
 }
 
 ProcEvents::~ProcEvents() {
@@ -27,13 +29,21 @@ ProcEvents::~ProcEvents() {
 }
 
 void ProcEvents::consume() {
-  if (consuming_) return;
-  consuming_ = true;
-  ring_.consume();
-  consuming_ = false;
+  if (busy_) return;
+  busy_ = true;
+  catch_up_ring_.consume();
+  busy_ = false;
 }
 
 void ProcEvents::handle(const redeye_proc_event& e) {
+  // Its lookups must not read the ring this event is being read from.
+  const bool was_busy = busy_;
+  busy_ = true;
+  handle_event(e);
+  busy_ = was_busy;
+}
+
+void ProcEvents::handle_event(const redeye_proc_event& e) {
   const std::string comm(e.comm, strnlen(e.comm, sizeof e.comm));
   switch (e.kind) {
     case REDEYE_PROC_EXEC: {

@@ -128,8 +128,10 @@ void SelfCollector::collect() {
     for (uint32_t r = 0; r < REDEYE_LOST_MAX; ++r) totals[r] += bpf::percpu_sum(fd, r);
     for (bpf_map* m : object->maps()) {
       const std::string name = object->name() + "." + bpf_map__name(m);
-      map_capacity_.Add({{"map", name}}).Set(bpf_map__max_entries(m));
       const auto type = bpf_map__type(m);
+      // Socket-local storage lives in each socket: no capacity to fill.
+      if (type == BPF_MAP_TYPE_SK_STORAGE) continue;
+      map_capacity_.Add({{"map", name}}).Set(bpf_map__max_entries(m));
       if (type == BPF_MAP_TYPE_HASH || type == BPF_MAP_TYPE_LRU_HASH)
         map_entries_.Add({{"map", name}}).Set(static_cast<double>(bpf::count_entries(m)));
     }

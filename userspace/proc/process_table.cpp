@@ -95,9 +95,13 @@ ProcessTable::Entry ProcessTable::resolve(uint32_t tgid, const std::string& fall
 
 void ProcessTable::scan() {
   std::unordered_set<uint32_t> seen;
+  // Queued exits first: a process that exited but is not reaped yet is
+  // still listed, as a zombie with no command line to resolve it by.
+  if (catch_up_) catch_up_();
   for (int pid : procfs_.list_tgids()) {
     const auto tgid = static_cast<uint32_t>(pid);
     seen.insert(tgid);
+    if (exited_.count(tgid)) continue;  // that zombie: its exit named it
     auto it = live_.find(tgid);
     if (it == live_.end()) {
       live_.emplace(tgid, resolve(tgid, ""));
@@ -150,14 +154,19 @@ void ProcessTable::expire_exited() {
 
 void ProcessTable::on_fork(uint32_t tgid, uint32_t parent_tgid, const std::string& comm) {
   exited_.erase(tgid);  // a reused tgid: the old process's labels are not this one's
-  if (tgid == self_tgid_ || live_.count(tgid)) return;
+  if (tgid == self_tgid_) return;
+  // The parent's labels win over an entry a scan or a lookup made since the
+  // fork: that /proc read may have been of the child as a zombie.
   if (auto it = live_.find(parent_tgid); it != live_.end()) {
-    live_.emplace(tgid, it->second);
+    Entry child = it->second;
+    child.final = false;
+    child.forked = true;
+    live_[tgid] = child;
     return;
   }
   // A parent the table has not met (started between two scans): read the
   // child, alive at this point more often than not.
-  live_.emplace(tgid, resolve(tgid, comm));
+  if (!live_.count(tgid)) live_.emplace(tgid, resolve(tgid, comm));
 }
 
 const ProcessLabels* ProcessTable::known(uint32_t tgid) const {
@@ -168,6 +177,12 @@ const ProcessLabels* ProcessTable::known(uint32_t tgid) const {
 
 const ProcessLabels& ProcessTable::labels_of(uint32_t tgid) {
   if (tgid == 0) return unknown_labels();
+  if (auto it = live_.find(tgid); it != live_.end() && it->second.forked && catch_up_) {
+    // The process may have exec'd since its fork: its exec event is queued
+    // before the data event that brought us here.
+    catch_up_();
+    if (const auto* labels = known(tgid)) return *labels;
+  }
   if (const auto* labels = known(tgid)) return *labels;
   if (catch_up_) {
     catch_up_();

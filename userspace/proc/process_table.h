@@ -85,6 +85,9 @@ class ProcessTable {
   struct Entry {
     const ProcessLabels* labels = nullptr;  // interned: see admit
     bool final = false;  // no need to re-resolve while it lives
+    // Copied from the parent at fork: right until the process execs, and
+    // its exec event may still be queued (see labels_of).
+    bool forked = false;
   };
   Entry resolve(uint32_t tgid, const std::string& fallback_comm, const std::string& fallback_args = "");
   // The interned copy of `labels`, or of "other" over the cap.
