@@ -92,7 +92,10 @@ class Side {
     auto& ev = *reinterpret_cast<redeye_data_event*>(buffer.data());
     ev.kind = REDEYE_DATA;
     ev.protocol = REDEYE_PROTO_HTTP1;
-    ev.conn = {tgid, fd, 12345};
+    // one socket per side, as the socket capture keys them
+    ev.conn = {(static_cast<uint64_t>(tgid) << 32) | static_cast<uint32_t>(fd), 12345};
+    ev.tgid = tgid;
+    ev.tid = tgid;
     ev.direction = direction;
     ev.role = role;
     ev.family = 2;  // AF_INET
