@@ -10,6 +10,10 @@ redeye_mounts
 redeye_build
 cd "$REDEYE_BUILD"
 ctest --output-on-failure --timeout 900 "$@"
+# The userspace benchmark builds against redeye_core and runs a short while:
+# a change to the event format that leaves it behind fails here, not at the
+# next measurement.
+"$REDEYE_ROOT/scripts/bench/http_pipeline_bench.sh" "$REDEYE_BUILD" --requests 2000
 # The unit tests again under ASan+UBSan, then every fuzz target for a bounded
 # time (one clang build shared by both, in build-sanitize/).
 "$REDEYE_ROOT/scripts/sanitize.sh"
