@@ -5,6 +5,7 @@ Every wait is bounded in time. Under CI=true a test that cannot run (not
 root, a tool missing) fails; elsewhere it is skipped with the reason.
 """
 import argparse
+import collections
 import os
 import re
 import shutil
@@ -102,6 +103,23 @@ class Metrics:
 
     def has(self, name, **labels):
         return bool(self.select(name, **labels))
+
+
+def counts_by(m, name, *keys, **labels):
+    """Sum of the matching series of `name` per value of the label `keys`
+    (a tuple of values when there are several); series at 0 are left out."""
+    out = collections.Counter()
+    for l, v in m.select(name, **labels):
+        if v:
+            out[l[keys[0]] if len(keys) == 1 else tuple(l[k] for k in keys)] += int(v)
+    return out
+
+
+def counter_delta(after, before):
+    """after - before, keeping negative differences and dropping zeros."""
+    out = collections.Counter(after)
+    out.subtract(before)
+    return collections.Counter({k: v for k, v in out.items() if v})
 
 
 class Agent:

@@ -26,7 +26,7 @@ import time
 import unittest
 
 import harness
-from harness import Agent, rule
+from harness import Agent, counter_delta, rule
 
 import named_servers
 
@@ -180,11 +180,6 @@ def db_counts(m, name, **labels):
     return out
 
 
-def delta(after, before):
-    out = collections.Counter(after)
-    out.subtract(before)
-    return collections.Counter({k: v for k, v in out.items() if v})
-
 
 class PgbenchPipeline(unittest.TestCase):
     @classmethod
@@ -234,10 +229,10 @@ class PgbenchPipeline(unittest.TestCase):
             expected[(*op_table(s), "")] += repeats * total
 
         def server_delta(m):
-            return delta(db_counts(m, DB_SERVER, service_name=self.pg.service), server_before)
+            return counter_delta(db_counts(m, DB_SERVER, service_name=self.pg.service), server_before)
 
         def client_delta(m):
-            return delta(db_counts(m, DB_CLIENT, service_name=self.client), client_before)
+            return counter_delta(db_counts(m, DB_CLIENT, service_name=self.client), client_before)
 
         want = sum(expected.values())
         try:

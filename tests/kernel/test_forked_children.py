@@ -17,7 +17,7 @@ import time
 import unittest
 
 import harness
-from harness import Agent, rule
+from harness import Agent, counts_by, counter_delta, rule
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER = os.path.join(HERE, "http", "forking_server.py")
@@ -49,18 +49,6 @@ print(f"answered {ok}", flush=True)
 """
 
 
-def by_service(m, name, **labels):
-    out = collections.Counter()
-    for l, v in m.select(name, **labels):
-        if v:
-            out[l["service_name"]] += int(v)
-    return out
-
-
-def delta(after, before):
-    out = collections.Counter(after)
-    out.subtract(before)
-    return collections.Counter({k: v for k, v in out.items() if v})
 
 
 class ForkedChildren(unittest.TestCase):
@@ -109,8 +97,8 @@ class ForkedChildren(unittest.TestCase):
         client_labels = dict(server_address=f"127.0.0.1:{port}")
 
         def moved(m):
-            return delta(by_service(m, HTTP_SERVER, **server_labels), by_service(before, HTTP_SERVER, **server_labels)), \
-                   delta(by_service(m, HTTP_CLIENT, **client_labels), by_service(before, HTTP_CLIENT, **client_labels))
+            return counter_delta(counts_by(m, HTTP_SERVER, "service_name", **server_labels), counts_by(before, HTTP_SERVER, "service_name", **server_labels)), \
+                   counter_delta(counts_by(m, HTTP_CLIENT, "service_name", **client_labels), counts_by(before, HTTP_CLIENT, "service_name", **client_labels))
 
         self.agent.wait_for(lambda m: sum(moved(m)[0].values()) >= CONNECTIONS
                             and sum(moved(m)[1].values()) >= CONNECTIONS, what="the forked children's requests")

@@ -17,7 +17,7 @@ import time
 import unittest
 
 import harness
-from harness import Agent, rule
+from harness import Agent, counts_by, counter_delta, rule
 
 import named_servers
 
@@ -28,25 +28,7 @@ HTTP_CLIENT = "http_client_request_duration_seconds_count"
 NAMES = ("dupclient", "dup2client", "dup3client", "passparent", "passchild", "forkclient")
 
 
-def http_counts(m, name, **labels):
-    out = collections.Counter()
-    for l, v in m.select(name, **labels):
-        if v:
-            out[l["http_response_status_code"]] += int(v)
-    return out
 
-
-def by_service(m, name):
-    out = collections.Counter()
-    for l, v in m.select(name):
-        out[l["service_name"]] += int(v)
-    return out
-
-
-def delta(after, before):
-    out = collections.Counter(after)
-    out.subtract(before)
-    return collections.Counter({k: v for k, v in out.items() if v})
 
 
 class SharedSockets(unittest.TestCase):
@@ -79,9 +61,9 @@ class SharedSockets(unittest.TestCase):
         client service (`clients`: service -> the counts its processes read)."""
         log_before = self.nginx.log_counts()
         before = self.agent.metrics()
-        server_before = http_counts(before, HTTP_SERVER, service_name=self.nginx.service)
-        client_before = {s: http_counts(before, HTTP_CLIENT, service_name=s) for s in clients}
-        every_before = by_service(before, HTTP_CLIENT)
+        server_before = counts_by(before, HTTP_SERVER, "http_response_status_code", service_name=self.nginx.service)
+        client_before = {s: counts_by(before, HTTP_CLIENT, "http_response_status_code", service_name=s) for s in clients}
+        every_before = counts_by(before, HTTP_CLIENT, "service_name")
         conns_before = {s: before.value("redeye_tcp_connections_total", service_name=s, direction="outbound")
                         for s in clients}
         r = subprocess.run([sys.executable, CLIENTS, *map(str, args), f"tag={tag}"], capture_output=True, text=True,
@@ -95,16 +77,16 @@ class SharedSockets(unittest.TestCase):
         made = sum(read.values(), collections.Counter())
         time.sleep(0.5)  # nginx logs after the response
         log = collections.Counter()
-        for (status, _), n in delta(self.nginx.log_counts(), log_before).items():
+        for (status, _), n in counter_delta(self.nginx.log_counts(), log_before).items():
             log[status] += n
         self.assertEqual(log, made, "nginx's access log against what the clients read")
         expected = {s: read[who] for s, who in clients.items()}
 
         def server_delta(m):
-            return delta(http_counts(m, HTTP_SERVER, service_name=self.nginx.service), server_before)
+            return counter_delta(counts_by(m, HTTP_SERVER, "http_response_status_code", service_name=self.nginx.service), server_before)
 
         def client_delta(m):
-            return {s: delta(http_counts(m, HTTP_CLIENT, service_name=s), client_before[s]) for s in clients}
+            return {s: counter_delta(counts_by(m, HTTP_CLIENT, "http_response_status_code", service_name=s), client_before[s]) for s in clients}
 
         try:
             self.agent.wait_for(lambda m: server_delta(m) == log and client_delta(m) == expected, timeout=20,
@@ -114,7 +96,7 @@ class SharedSockets(unittest.TestCase):
         m = self.agent.settle()
         print(f"\n{args[0]}: clients read {dict(made)}, nginx logged {dict(log)}\n  agent at nginx "
               f"{dict(server_delta(m))}\n  agent at the clients {client_delta(m)}\n  every client service that "
-              f"moved meanwhile (this host's other traffic included): {by_service(m, HTTP_CLIENT) - every_before}",
+              f"moved meanwhile (this host's other traffic included): {counts_by(m, HTTP_CLIENT, 'service_name') - every_before}",
               file=sys.stderr)
         self.assertEqual(server_delta(m), log, "server side")
         self.assertEqual(client_delta(m), expected, "client side")

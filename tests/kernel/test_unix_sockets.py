@@ -21,7 +21,7 @@ import time
 import unittest
 
 import harness
-from harness import Agent, rule
+from harness import Agent, counts_by, counter_delta, rule
 
 import named_servers
 
@@ -60,18 +60,6 @@ def db_counts(m, name, **labels):
     return out
 
 
-def http_counts(m, name, **labels):
-    out = collections.Counter()
-    for l, v in m.select(name, **labels):
-        if v:
-            out[l["http_response_status_code"]] += int(v)
-    return out
-
-
-def delta(after, before):
-    out = collections.Counter(after)
-    out.subtract(before)
-    return collections.Counter({k: v for k, v in out.items() if v})
 
 
 class UnixSockets(unittest.TestCase):
@@ -145,11 +133,11 @@ class UnixSockets(unittest.TestCase):
             expected[(*op_table(sql), "")] += times
 
         def server_delta(m):
-            return delta(db_counts(m, SERVER, service_name=self.pg.service, db_system_name="postgresql"),
+            return counter_delta(db_counts(m, SERVER, service_name=self.pg.service, db_system_name="postgresql"),
                          server_before)
 
         def client_delta(m):
-            return delta(db_counts(m, CLIENT, service_name=client, db_system_name="postgresql"), client_before)
+            return counter_delta(db_counts(m, CLIENT, service_name=client, db_system_name="postgresql"), client_before)
 
         m = self.settled_equal(lambda m: client_delta(m) + server_delta(m), expected + expected,
                                f"psql statements over {host}")
@@ -195,10 +183,10 @@ class UnixSockets(unittest.TestCase):
                                         ("SELECT", "no_such_table", "1146"): 2})
 
         def server_delta(m):
-            return delta(db_counts(m, SERVER, service_name=self.db.service, db_system_name="mysql"), server_before)
+            return counter_delta(db_counts(m, SERVER, service_name=self.db.service, db_system_name="mysql"), server_before)
 
         def client_delta(m):
-            return delta(db_counts(m, CLIENT, service_name=client, db_system_name="mysql"), client_before)
+            return counter_delta(db_counts(m, CLIENT, service_name=client, db_system_name="mysql"), client_before)
 
         m = self.settled_equal(lambda m: client_delta(m) + server_delta(m), expected + expected,
                                f"pymysql statements over {target}")
@@ -238,8 +226,8 @@ class UnixSockets(unittest.TestCase):
     def run_curl_nginx(self, args, base, client, address):
         log_before = self.nginx.log_counts()
         before = self.agent.metrics()
-        server_before = http_counts(before, HTTP_SERVER, service_name=self.nginx.service)
-        client_before = http_counts(before, HTTP_CLIENT, service_name=client)
+        server_before = counts_by(before, HTTP_SERVER, "http_response_status_code", service_name=self.nginx.service)
+        client_before = counts_by(before, HTTP_CLIENT, "http_response_status_code", service_name=client)
         plan = ["/hello"] * 7 + ["/missing"] * 4 + ["/error"] * 3
         plan = plan[::2] + plan[1::2]
         statuses = self.curl(args, plan, client, base)  # one connection
@@ -249,15 +237,15 @@ class UnixSockets(unittest.TestCase):
         self.assertEqual(made, collections.Counter({"200": 8, "404": 5, "500": 3}))
         time.sleep(0.5)  # nginx writes its log line after the response
         log = collections.Counter()
-        for (status, _), n in delta(self.nginx.log_counts(), log_before).items():
+        for (status, _), n in counter_delta(self.nginx.log_counts(), log_before).items():
             log[status] += n
         self.assertEqual(log, made, "nginx's access log")
 
         def server_delta(m):
-            return delta(http_counts(m, HTTP_SERVER, service_name=self.nginx.service), server_before)
+            return counter_delta(counts_by(m, HTTP_SERVER, "http_response_status_code", service_name=self.nginx.service), server_before)
 
         def client_delta(m):
-            return delta(http_counts(m, HTTP_CLIENT, service_name=client), client_before)
+            return counter_delta(counts_by(m, HTTP_CLIENT, "http_response_status_code", service_name=client), client_before)
 
         m = self.settled_equal(lambda m: server_delta(m) + client_delta(m), made + made, f"HTTP over {args or 'TCP'}")
         print(f"\nnginx access log {dict(log)}\n  agent at {self.nginx.service} {dict(server_delta(m))}\n"
@@ -299,11 +287,11 @@ class UnixSockets(unittest.TestCase):
         truth = collections.Counter(json.loads(out.strip().splitlines()[-1]))
         self.assertEqual(truth, made, "the server's own count")
 
-        m = self.settled_equal(lambda m: http_counts(m, HTTP_SERVER, service_name=server_svc)
-                               + http_counts(m, HTTP_CLIENT, service_name=client), made + made,
+        m = self.settled_equal(lambda m: counts_by(m, HTTP_SERVER, "http_response_status_code", service_name=server_svc)
+                               + counts_by(m, HTTP_CLIENT, "http_response_status_code", service_name=client), made + made,
                                "HTTP over the abstract socket")
-        at_server = http_counts(m, HTTP_SERVER, service_name=server_svc)
-        at_client = http_counts(m, HTTP_CLIENT, service_name=client)
+        at_server = counts_by(m, HTTP_SERVER, "http_response_status_code", service_name=server_svc)
+        at_client = counts_by(m, HTTP_CLIENT, "http_response_status_code", service_name=client)
         print(f"\npython server counted {dict(truth)}\n  agent at {server_svc} {dict(at_server)}\n"
               f"  agent at {client} {dict(at_client)}", file=sys.stderr)
         self.assertEqual(at_server, truth, "server side")
