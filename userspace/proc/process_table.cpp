@@ -177,17 +177,11 @@ const ProcessLabels* ProcessTable::known(uint32_t tgid) const {
 
 const ProcessLabels& ProcessTable::labels_of(uint32_t tgid) {
   if (tgid == 0) return unknown_labels();
-  if (auto it = live_.find(tgid); it != live_.end() && it->second.forked && catch_up_) {
-    // The process may have exec'd since its fork: its exec event is queued
-    // before the data event that brought us here.
-    catch_up_();
-    if (const auto* labels = known(tgid)) return *labels;
-  }
+  // A tgid never met, or one still carrying its parent's labels: its fork or
+  // exec event may be queued behind the event that brought us here.
+  const auto it = live_.find(tgid);
+  if (catch_up_ && (it == live_.end() ? !exited_.count(tgid) : it->second.forked)) catch_up_();
   if (const auto* labels = known(tgid)) return *labels;
-  if (catch_up_) {
-    catch_up_();
-    if (const auto* labels = known(tgid)) return *labels;
-  }
   // First sight of a live process between scans.
   if (!procfs_.read_comm(static_cast<int>(tgid)).empty()) {
     auto [it, inserted] = live_.emplace(tgid, resolve(tgid, ""));
