@@ -20,7 +20,7 @@ namespace {
 using namespace redeye::testing::amqp_bytes;
 
 struct CollectingSink : RecordSink {
-  void on_record(Record record) override { records.push_back(std::move(record)); }
+  void on_record(const Record& record) override { records.push_back(record); }
   std::vector<Record> records;
 };
 

@@ -174,7 +174,7 @@ class LineParser : public ProtocolParser {
 };
 
 struct CollectingSink : RecordSink {
-  void on_record(Record record) override { records.push_back(std::move(record)); }
+  void on_record(const Record& record) override { records.push_back(record); }
   std::vector<Record> records;
 };
 

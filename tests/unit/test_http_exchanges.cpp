@@ -25,7 +25,7 @@ using conn::ConnectionTracker;
 using conn::DataStream;
 
 struct CollectingSink : RecordSink {
-  void on_record(Record record) override { records.push_back(std::move(record)); }
+  void on_record(const Record& record) override { records.push_back(record); }
   std::vector<Record> records;
 };
 

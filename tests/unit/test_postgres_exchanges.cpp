@@ -120,7 +120,7 @@ std::string rows_answer(size_t rows) {
 // ---- the fixture --------------------------------------------------------------------------
 
 struct CollectingSink : RecordSink {
-  void on_record(Record record) override { records.push_back(std::move(record)); }
+  void on_record(const Record& record) override { records.push_back(record); }
   void on_request_started(Role) override { ++started; }
   void on_request_abandoned(Role, uint64_t count) override { abandoned += count; }
   std::vector<Record> records;

@@ -33,7 +33,7 @@ std::string error_body(std::string_view code) {
 }
 
 struct CollectingSink : RecordSink {
-  void on_record(Record record) override { records.push_back(std::move(record)); }
+  void on_record(const Record& record) override { records.push_back(record); }
   std::vector<Record> records;
 };
 

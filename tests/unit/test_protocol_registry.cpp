@@ -33,7 +33,7 @@ class StubParser : public ProtocolParser {
 };
 
 struct NullSink : RecordSink {
-  void on_record(Record) override {}
+  void on_record(const Record&) override {}
 };
 
 class ProtocolRegistryTest : public ::testing::Test {

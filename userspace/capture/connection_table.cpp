@@ -10,7 +10,7 @@ namespace redeye::capture {
 // The tracker's RecordSink: stamps each record with its connection.
 struct ConnectionTable::Entry : protocols::RecordSink {
   Entry(RecordConsumer& consumer, ConnectionInfo info) : consumer(consumer), info(std::move(info)) {}
-  void on_record(protocols::Record record) override { consumer.on_record(info, record); }
+  void on_record(const protocols::Record& record) override { consumer.on_record(info, record); }
   void on_request_started(protocols::Role role) override { consumer.on_request_started(info, role); }
   void on_request_abandoned(protocols::Role role, uint64_t n) override {
     consumer.on_request_abandoned(info, role, n);

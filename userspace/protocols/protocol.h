@@ -156,7 +156,7 @@ struct StreamEnd {
 class RecordSink {
  public:
   virtual ~RecordSink() = default;
-  virtual void on_record(Record record) = 0;
+  virtual void on_record(const Record& record) = 0;
   // A request is waiting for its response (in-flight gauges); `count`
   // waiting requests will never get one (lost bytes, close, eviction).
   virtual void on_request_started(Role /*role*/) {}

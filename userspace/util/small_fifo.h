@@ -39,10 +39,12 @@ class SmallFifo {
     return items_.emplace_back(std::forward<Args>(args)...);
   }
   void pop_front() {
+    if (head_ + 1 == items_.size()) {
+      clear();  // drained: the common case, one request at a time
+      return;
+    }
     items_[head_] = T{};  // release what the element holds now, not at the next drain
-    if (++head_ == items_.size()) {
-      clear();
-    } else if (head_ >= 16 && head_ * 2 >= items_.size()) {
+    if (++head_ >= 16 && head_ * 2 >= items_.size()) {
       // never drained (a pipeline always has one waiting): drop the popped
       // slots so the vector does not grow with every request
       items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));

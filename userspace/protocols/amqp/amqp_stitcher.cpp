@@ -93,7 +93,7 @@ Record AmqpStitcher::make(AmqpDetails d, uint64_t start_ns, uint64_t end_ns) con
 
 void AmqpStitcher::emit(Record record) {
   ++stats_.records;
-  sink_.on_record(std::move(record));
+  sink_.on_record(record);
 }
 
 void AmqpStitcher::await_content(Sender sender, Channel& ch, Record record) {

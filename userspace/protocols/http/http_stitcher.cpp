@@ -17,8 +17,9 @@ uint64_t HttpStitcher::add_request(uint64_t start_ns, HttpDetails details) {
 
 PendingRequest& HttpStitcher::start_request(uint64_t start_ns) {
   ++stats_.requests;
-  if (pending_.size() >= max_pending_) {
-    pending_.pop_front();
+  if (pending() >= max_pending_) {
+    if (answering_) pending_.erase(pending_.begin() + 1);
+    else pending_.pop_front();
     ++stats_.requests_evicted;
     ++evicted_unanswered_;
     sink_.on_request_abandoned(role_, 1);
@@ -31,10 +32,11 @@ PendingRequest& HttpStitcher::start_request(uint64_t start_ns) {
 }
 
 PendingRequest* HttpStitcher::held(uint64_t id) {
-  if (answering_ && answering_->id == id) return &*answering_;
-  // Pending ids are contiguous: only the front is ever removed.
-  if (pending_.empty() || id < pending_.front().id || id > pending_.back().id) return nullptr;
-  return &pending_[id - pending_.front().id];
+  if (answering_ && pending_.front().id == id) return &pending_.front();
+  // Waiting ids are contiguous: only the oldest of them is ever removed.
+  const size_t first = first_waiting();
+  if (pending_.size() <= first || id < pending_[first].id || id > pending_.back().id) return nullptr;
+  return &pending_[first + (id - pending_[first].id)];
 }
 
 void HttpStitcher::add_request_body_bytes(uint64_t id, uint64_t bytes) {
@@ -42,7 +44,8 @@ void HttpStitcher::add_request_body_bytes(uint64_t id, uint64_t bytes) {
 }
 
 bool HttpStitcher::is_pending(uint64_t id) const {
-  return !pending_.empty() && id >= pending_.front().id && id <= pending_.back().id;
+  const size_t first = first_waiting();
+  return pending_.size() > first && id >= pending_[first].id && id <= pending_.back().id;
 }
 
 const PendingRequest* HttpStitcher::begin_response(int status, uint64_t first_byte_ns) {
@@ -60,43 +63,48 @@ const PendingRequest* HttpStitcher::begin_response(int status, uint64_t first_by
     ++stats_.responses_unmatched;
     return nullptr;
   }
-  answering_ = std::move(pending_.front());
-  pending_.pop_front();
-  answering_->details.status = status;
-  return &*answering_;
+  answering_ = true;
+  pending_.front().details.status = status;
+  return &pending_.front();
 }
 
 void HttpStitcher::add_response_body_bytes(uint64_t bytes) {
-  if (answering_) answering_->details.response_body_bytes += bytes;
+  if (answering_) pending_.front().details.response_body_bytes += bytes;
 }
 
 void HttpStitcher::finish_response(uint64_t end_ns) {
   if (!answering_) return;
+  PendingRequest& answered = pending_.front();
   Record record;
   record.protocol = "http";
   record.role = role_;
-  record.operation = answering_->details.method;
-  record.status = std::to_string(answering_->details.status);
-  record.error = answering_->details.status >= 500;
-  record.request_ns = answering_->start_ns;
+  record.operation = answered.details.method;
+  record.status = std::to_string(answered.details.status);
+  record.error = answered.details.status >= 500;
+  record.request_ns = answered.start_ns;
   record.response_ns = end_ns;
-  record.http = std::move(answering_->details);
-  answering_.reset();
+  record.http = std::move(answered.details);
+  answering_ = false;
+  pending_.pop_front();
   ++stats_.records;
-  sink_.on_record(std::move(record));
+  sink_.on_record(record);
 }
 
 void HttpStitcher::abandon_response() {
   if (!answering_) return;
-  answering_.reset();
+  answering_ = false;
+  pending_.pop_front();
   ++stats_.requests_unanswered;
   sink_.on_request_abandoned(role_, 1);
 }
 
 void HttpStitcher::drop_pending() {
-  stats_.requests_unanswered += pending_.size();
-  if (!pending_.empty()) sink_.on_request_abandoned(role_, pending_.size());
-  pending_.clear();
+  const size_t waiting = pending();
+  stats_.requests_unanswered += waiting;
+  if (waiting) sink_.on_request_abandoned(role_, waiting);
+  // the response in progress, if any, still ends its own request
+  if (answering_) pending_.erase(pending_.begin() + 1, pending_.end());
+  else pending_.clear();
   // Which responses are still owed is unknown as well.
   evicted_unanswered_ = 0;
 }

@@ -54,7 +54,7 @@ class HttpStitcher {
   void add_request_body_bytes(uint64_t id, uint64_t bytes);
   // Whether request `id` still waits for its final response head.
   bool is_pending(uint64_t id) const;
-  size_t pending() const { return pending_.size(); }
+  size_t pending() const { return pending_.size() - (answering_ ? 1 : 0); }
 
   // A final response head whose first byte was seen at `first_byte_ns`:
   // takes the oldest pending request. Returns nullptr when the response
@@ -63,7 +63,7 @@ class HttpStitcher {
   // request that was lost).
   const PendingRequest* begin_response(int status, uint64_t first_byte_ns);
   // Whether a response is between its head and its end.
-  bool answering() const { return answering_.has_value(); }
+  bool answering() const { return answering_; }
   void add_response_body_bytes(uint64_t bytes);
   // The response being answered ended, its last byte seen at `end_ns`:
   // emits the record.
@@ -78,14 +78,19 @@ class HttpStitcher {
 
  private:
   PendingRequest* held(uint64_t id);
+  // Index in pending_ of the oldest request still waiting for its answer.
+  size_t first_waiting() const { return answering_ ? 1 : 0; }
 
   RecordSink& sink_;
   Role role_;
   const size_t max_pending_;
   uint64_t next_id_ = 1;
-  util::SmallFifo<PendingRequest> pending_;  // ids contiguous, oldest first
+  // Oldest first. While answering_, the front is the request being
+  // answered: it stays in place (its details are moved once, into the
+  // record), and the ids from first_waiting() on are contiguous.
+  util::SmallFifo<PendingRequest> pending_;
+  bool answering_ = false;
   uint64_t evicted_unanswered_ = 0;     // evicted requests whose response is still to come
-  std::optional<PendingRequest> answering_;
   HttpStats stats_;
 };
 

@@ -97,7 +97,7 @@ void MysqlStitcher::emit(PendingCommand command, std::optional<uint16_t> error_c
                           std::move(command.statement)};
   ++stats_.records;
   if (error_code) ++stats_.error_responses;
-  sink_.on_record(std::move(record));
+  sink_.on_record(record);
 }
 
 void MysqlStitcher::abandoned(uint64_t count) {

@@ -395,7 +395,7 @@ void PgStitcher::emit(const Pending& message, uint64_t end_ns, std::string_view 
   record.sql = std::move(details);
   ++stats_.records;
   if (record.error) ++stats_.errors;
-  sink_.on_record(std::move(record));
+  sink_.on_record(record);
 }
 
 void PgStitcher::drop_pending() {
