@@ -47,6 +47,11 @@ class LabelCap {
   using ValueSet = std::unordered_set<std::string, StringHash, std::equal_to<>>;
 
   ValueSet& values_of(std::string_view key);
+  // The set of the key asked for last: requests come in runs of one service,
+  // and comparing its name is cheaper than hashing it. Sets keep their
+  // address (map nodes), and a key never changes sets.
+  ValueSet* last_values_ = nullptr;
+  std::string last_key_;
 
   size_t max_keys_;
   size_t max_per_key_;

@@ -1,6 +1,7 @@
 #include "protocols/http/http_parser.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace redeye::protocols::http {
 namespace {
@@ -65,8 +66,30 @@ std::string_view without_cr(std::string_view line) {
   return line;
 }
 
-bool istarts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+// Whether header name `name` (token characters only, as parse_field has
+// checked) is `lower` (a lower-case literal of letters, digits and '-'),
+// ignoring case. Setting bit 0x20 lowers a letter and leaves digits and '-'
+// alone, and no other token character becomes one of those: so the bytes
+// are compared eight at a time. Every field of every head comes here.
+bool name_is(std::string_view name, std::string_view lower) {
+  const size_t n = name.size();
+  if (n != lower.size()) return false;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t a = 0, b = 0;
+    std::memcpy(&a, name.data() + i, 8);
+    std::memcpy(&b, lower.data() + i, 8);
+    if ((a | 0x2020202020202020ULL) != b) return false;
+  }
+  for (; i < n; ++i) {
+    if ((name[i] | 0x20) != lower[i]) return false;
+  }
+  return true;
+}
+
+// name_is for the first lower.size() bytes of `name`.
+bool name_starts_with(std::string_view name, std::string_view lower) {
+  return name.size() >= lower.size() && name_is(name.substr(0, lower.size()), lower);
 }
 
 // Whether `bytes` and `start` agree on their common length; `complete` when
@@ -156,53 +179,57 @@ void for_each_list_element(std::string_view list, F&& f) {
   }
 }
 
-// One "name: value" line of the head.
+// One "name: value" line of the head. Most fields of a head are none of
+// those looked at (Date, Server, Content-Type...): they cost the name check
+// and one switch, their value is not even trimmed.
 bool parse_field(std::string_view line, std::string_view source_header, Head& head) {
   // The name is token characters up to the colon (':' is not one of them).
   size_t colon = 0;
   while (colon < line.size() && is_token_char(line[colon])) ++colon;
   if (colon == 0 || colon == line.size() || line[colon] != ':') return false;
   const std::string_view name = line.substr(0, colon);
-  const std::string_view value = trim_ows(line.substr(colon + 1));
+  const auto value = [&line, colon] { return trim_ows(line.substr(colon + 1)); };
 
-  if (!source_header.empty() && iequals(name, source_header) && !head.has_source) {
+  if (!source_header.empty() && !head.has_source && iequals(name, source_header)) {
     head.has_source = true;
-    head.source = value;
+    head.source = value();
   }
-  if (name.size() > 6 && (name[0] == 'x' || name[0] == 'X') && istarts_with(name, "x-amz-")) {
+  if (name.size() > 6 && (name[0] == 'x' || name[0] == 'X') && name_starts_with(name, "x-amz-")) {
     // S3 signs its payloads with this header; other AWS services do not.
-    if (iequals(name, "x-amz-content-sha256")) head.amz_headers = true;
+    if (name_is(name, "x-amz-content-sha256")) head.amz_headers = true;
     // aws-chunked uploads: the object's size, without the chunk framing.
-    if (iequals(name, "x-amz-decoded-content-length")) {
+    if (name_is(name, "x-amz-decoded-content-length")) {
       uint64_t length = 0;
-      if (parse_content_length(value, length)) head.decoded_content_length = length;
+      if (parse_content_length(value(), length)) head.decoded_content_length = length;
     }
     return true;
   }
   switch (name.size()) {
     case 4:
-      if (iequals(name, "host") && head.host.empty()) head.host = value;
+      if (head.host.empty() && name_is(name, "host")) head.host = value();
       break;
     case 6:
-      if (iequals(name, "expect") && iequals(value, "100-continue")) head.expect_continue = true;
+      if (name_is(name, "expect") && iequals(value(), "100-continue")) head.expect_continue = true;
       break;
     case 10:
-      if (iequals(name, "connection")) {
-        for_each_list_element(value, [&head](std::string_view option) {
+      if (name_is(name, "connection")) {
+        for_each_list_element(value(), [&head](std::string_view option) {
           if (iequals(option, "close")) head.connection_close = true;
         });
       }
       break;
     case 13:
       // SigV4 for S3 only: the credential scope names the service.
-      if (iequals(name, "authorization") && value.starts_with("AWS4-HMAC-SHA256") &&
-          value.find("/s3/aws4_request") != std::string_view::npos)
-        head.aws_sigv4 = true;
+      if (name_is(name, "authorization")) {
+        const std::string_view v = value();
+        if (v.starts_with("AWS4-HMAC-SHA256") && v.find("/s3/aws4_request") != std::string_view::npos)
+          head.aws_sigv4 = true;
+      }
       break;
     case 14:
-      if (iequals(name, "content-length")) {
+      if (name_is(name, "content-length")) {
         uint64_t length = 0;
-        if (!parse_content_length(value, length)) return false;
+        if (!parse_content_length(value(), length)) return false;
         // Two different lengths: no way to tell where the body ends.
         if (head.has_content_length && head.content_length != length) return false;
         head.has_content_length = true;
@@ -210,9 +237,9 @@ bool parse_field(std::string_view line, std::string_view source_header, Head& he
       }
       break;
     case 17:
-      if (iequals(name, "transfer-encoding")) {
+      if (name_is(name, "transfer-encoding")) {
         std::string_view last;
-        for_each_list_element(value, [&last](std::string_view coding) { last = coding; });
+        for_each_list_element(value(), [&last](std::string_view coding) { last = coding; });
         head.chunked = iequals(last, "chunked");
         head.other_transfer_coding = !head.chunked;
       }
