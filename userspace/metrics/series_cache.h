@@ -31,21 +31,25 @@ class SeriesCache {
   std::unordered_map<std::string, Metric*> series_;
 };
 
-// A SeriesCache for the per-request path that builds no string to look up:
-// keyed by the process's interned label set (ProcessTable::labels_of's
-// address), a code for labels that are small numbers or known words (a
-// method's index, a status) and at most one free-text label value (a route,
-// an address). Bounded as SeriesCache is: by the label sets the table admits,
-// the codes, and the caps on the text values.
+// A SeriesCache for the per-request path that builds and hashes no string
+// to look up: keyed by the process's interned label set
+// (ProcessTable::labels_of's address), a code for labels that are small
+// numbers or known words (a method's index, a status) and at most one
+// free-text label value, also interned: a view that LabelCap::admit_view
+// returned, whose address is the same for every request of the process
+// that has that value and stays valid as long as the cap. Bounded as
+// SeriesCache is: by the label sets the table admits, the codes, and the
+// caps on the text values.
 template <typename Metric>
 class ProcessSeriesCache {
  public:
   template <typename Make>
-  Metric& get(const void* process, uint64_t code, std::string_view text, Make&& make) {
-    auto it = series_.find(View{process, code, text});
+  Metric& get(const void* process, uint64_t code, std::string_view interned_text, Make&& make) {
+    const Key key{process, code, interned_text.data(), interned_text.size()};
+    auto it = series_.find(key);
     if (it != series_.end()) return *it->second;
     Metric& m = make();
-    series_.emplace(Key{process, code, std::string(text)}, &m);
+    series_.emplace(key, &m);
     return m;
   }
   size_t size() const { return series_.size(); }
@@ -54,32 +58,19 @@ class ProcessSeriesCache {
   struct Key {
     const void* process;
     uint64_t code;
-    std::string text;
-  };
-  struct View {
-    const void* process;
-    uint64_t code;
-    std::string_view text;
+    const char* text;
+    size_t text_size;
+    bool operator==(const Key&) const = default;
   };
   struct Hash {
-    using is_transparent = void;
-    static size_t of(const void* process, uint64_t code, std::string_view text) {
-      size_t h = std::hash<std::string_view>{}(text);
-      h ^= std::hash<const void*>{}(process) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
-      h ^= std::hash<uint64_t>{}(code) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    size_t operator()(const Key& k) const {
+      size_t h = std::hash<const void*>{}(k.text) ^ k.text_size;
+      h ^= std::hash<const void*>{}(k.process) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+      h ^= std::hash<uint64_t>{}(k.code) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
       return h;
     }
-    size_t operator()(const Key& k) const { return of(k.process, k.code, k.text); }
-    size_t operator()(const View& v) const { return of(v.process, v.code, v.text); }
   };
-  struct Equal {
-    using is_transparent = void;
-    template <typename A, typename B>
-    bool operator()(const A& a, const B& b) const {
-      return a.process == b.process && a.code == b.code && std::string_view(a.text) == std::string_view(b.text);
-    }
-  };
-  std::unordered_map<Key, Metric*, Hash, Equal> series_;
+  std::unordered_map<Key, Metric*, Hash> series_;
 };
 
 // "a\x1fb\x1fc": label values are printable, so 0x1f never occurs in them.
