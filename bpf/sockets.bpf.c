@@ -449,9 +449,11 @@ struct user_buf {
 	__u64 sk;    /* the socket, as a number: read with CO-RE only */
 };
 
+/* `regs` is trusted (bpf_task_pt_regs): its fields are plain loads, where
+ * the CORE_SYSCALL readers would call a probe-read helper per argument. */
 static __always_inline void user_buf_of(struct pt_regs *regs, long nr, struct user_buf *b)
 {
-	const void *arg2 = (const void *)PT_REGS_PARM2_CORE_SYSCALL(regs);
+	const void *arg2 = (const void *)PT_REGS_PARM2_SYSCALL(regs);
 
 	b->kind = BUF_NONE;
 	b->ptr = arg2;
@@ -461,7 +463,7 @@ static __always_inline void user_buf_of(struct pt_regs *regs, long nr, struct us
 		break;
 	case NR_readv: case NR_writev:
 		b->kind = BUF_IOVEC;
-		b->count = (__u32)PT_REGS_PARM3_CORE_SYSCALL(regs);
+		b->count = (__u32)PT_REGS_PARM3_SYSCALL(regs);
 		break;
 	case NR_recvmsg: case NR_sendmsg:
 		b->kind = BUF_MSGHDR;
@@ -469,7 +471,7 @@ static __always_inline void user_buf_of(struct pt_regs *regs, long nr, struct us
 	case NR_recvmmsg: case NR_sendmmsg: {
 		/* one call per message: the cursor says which */
 		__u64 id = bpf_get_current_pid_tgid();
-		__u32 vlen = (__u32)PT_REGS_PARM3_CORE_SYSCALL(regs), idx = 0;
+		__u32 vlen = (__u32)PT_REGS_PARM3_SYSCALL(regs), idx = 0;
 		struct mmsg_cursor *cur = bpf_map_lookup_elem(&mmsg_cursors, &id), fresh = {};
 
 		if (cur && cur->vec == (__u64)arg2 && cur->next < vlen)

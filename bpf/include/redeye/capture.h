@@ -88,6 +88,8 @@ struct {
 /* Walked events keep their segment table apart until they are sent. */
 #define WALK_ROOM 3072 /* bytes + table of one walked event */
 
+#define MAX_IOVECS 16 /* writev of chunked bodies: header, size, data, CRLF per chunk */
+
 /* Event under construction; the spare half lets the verifier accept
  * copies at a variable offset. */
 struct scratch {
@@ -96,6 +98,12 @@ struct scratch {
 	struct redeye_segment seg[REDEYE_MAX_SEGMENTS];
 	__u32 nbytes; /* walked event: captured bytes in ev.data */
 	__u32 nseg;
+	/* bytes this CPU sent to the ring since it last asked how full it is */
+	__u32 unqueried;
+	__u32 pad;
+	/* the iovec array of the current call, read from the process in one
+	 * copy: every copy from user memory pays the kernel's usercopy checks */
+	struct iovec iov[MAX_IOVECS];
 };
 
 struct {
@@ -123,7 +131,20 @@ static __always_inline __u64 wakeup_flags(void)
 	return bpf_ringbuf_query(&data_events, BPF_RB_AVAIL_DATA) > WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
 										  : BPF_RB_NO_WAKEUP;
 }
-#define MAX_IOVECS 16 /* writev of chunked bodies: header, size, data, CRLF per chunk */
+
+/* The query reads the consumer's position, a cache line the reader writes:
+ * a data event asks only once its CPU has sent QUERY_BYTES since the last
+ * time, so the reader is woken at most that much per CPU later. */
+#define QUERY_BYTES (64 * 1024)
+
+static __always_inline __u64 data_wakeup_flags(struct scratch *s, __u32 bytes)
+{
+	s->unqueried += bytes;
+	if (s->unqueried < QUERY_BYTES)
+		return BPF_RB_NO_WAKEUP;
+	s->unqueried = 0;
+	return wakeup_flags();
+}
 
 static __always_inline struct scratch *scratch(void)
 {
@@ -187,9 +208,9 @@ static __always_inline struct scratch *start_event(struct conn *c, __u64 enter_n
 
 static __always_inline void output_event(struct scratch *s, __u32 data_bytes)
 {
-	if (bpf_ringbuf_output(&data_events, &s->ev,
-			       offsetof(struct redeye_data_event, data) + (data_bytes & CAPTURE_MASK),
-			       wakeup_flags()))
+	__u32 size = offsetof(struct redeye_data_event, data) + (data_bytes & CAPTURE_MASK);
+
+	if (bpf_ringbuf_output(&data_events, &s->ev, size, data_wakeup_flags(s, size)))
 		count_lost(REDEYE_LOST_RINGBUF_FULL);
 }
 
@@ -275,18 +296,37 @@ static __always_inline void emit_buffer(struct conn *c, __u64 enter_ns, __u32 di
 	finish_event(c, s, dir, size);
 }
 
+/* Reads the first (at most MAX_IOVECS) entries of an iovec array into
+ * s->iov; returns how many, 0 when it cannot be read. */
+static __always_inline __u32 read_iovecs(struct scratch *s, const struct iovec *iov, __u64 iovcnt)
+{
+	__u32 n = iovcnt > MAX_IOVECS ? MAX_IOVECS : (__u32)iovcnt;
+	__u64 bytes;
+
+	if (n == 0)
+		return 0;
+	bytes = n * sizeof(struct iovec);
+	/* bound the register the copy is given, not a copy of it */
+	barrier_var(bytes);
+	if (bytes > sizeof(s->iov))
+		return 0;
+	if (bpf_probe_read_user(s->iov, bytes, iov))
+		return 0;
+	return n;
+}
+
 /* The prefix of `size` bytes spread over an iovec array. */
 static __always_inline void append_iovec(struct scratch *s, const struct iovec *iov, __u32 iovcnt, __u64 size)
 {
+	__u32 n = read_iovecs(s, iov, iovcnt);
 	__u64 left = size;
 
 	for (int i = 0; i < MAX_IOVECS; i++) {
 		struct iovec v;
 
-		if (i >= iovcnt || !left)
+		if (i >= n || !left)
 			break;
-		if (bpf_probe_read_user(&v, sizeof(v), &iov[i]))
-			break;
+		v = s->iov[i & (MAX_IOVECS - 1)];
 		if (v.iov_len > left)
 			v.iov_len = left;
 		append_bytes(s, v.iov_base, v.iov_len);
