@@ -47,9 +47,17 @@ static __always_inline void mark_runnable(__u32 pid)
 		count_lost(REDEYE_LOST_MAP_FULL);
 }
 
-static __always_inline void on_wakeup(struct task_struct *p)
+/*
+ * A task's field. tp_btf arguments are trusted pointers, read with plain
+ * loads; raw_tp ones are not, and need a probe-read helper per field. The
+ * scheduler programs run on every context switch and wake-up of the node:
+ * `btf` is a constant, so each handler keeps only its own reads.
+ */
+#define TASK_READ(btf, t, field) ((btf) ? (t)->field : BPF_CORE_READ(t, field))
+
+static __always_inline void on_wakeup(struct task_struct *p, const bool btf)
 {
-	mark_runnable(BPF_CORE_READ(p, pid));
+	mark_runnable(TASK_READ(btf, p, pid));
 }
 
 /* task_struct::state was renamed __state in 5.14. */
@@ -57,40 +65,39 @@ struct task_struct___pre514 {
 	long state;
 } __attribute__((preserve_access_index));
 
-static __always_inline long task_state(struct task_struct *t)
+static __always_inline long task_state(struct task_struct *t, const bool btf)
 {
 	if (bpf_core_field_exists(t->__state))
-		return BPF_CORE_READ(t, __state);
-	return BPF_CORE_READ((struct task_struct___pre514 *)t, state);
+		return TASK_READ(btf, t, __state);
+	return TASK_READ(btf, (struct task_struct___pre514 *)t, state);
 }
 
-static __always_inline void on_switch(struct task_struct *prev,
-				      struct task_struct *next)
+static __always_inline void on_switch(struct task_struct *prev, struct task_struct *next, const bool btf)
 {
 	__u32 pid, tgid;
 	__u64 *since, delta;
 	struct redeye_hist *h;
 
 	/* prev was preempted and stays on the run queue: its wait starts now. */
-	if (task_state(prev) == 0 /* TASK_RUNNING */)
-		mark_runnable(BPF_CORE_READ(prev, pid));
+	if (task_state(prev, btf) == 0 /* TASK_RUNNING */)
+		mark_runnable(TASK_READ(btf, prev, pid));
 
-	pid = BPF_CORE_READ(next, pid);
+	pid = TASK_READ(btf, next, pid);
 	since = bpf_map_lookup_elem(&runnable_since, &pid);
 	if (!since)
 		return;
 	delta = bpf_ktime_get_ns() - *since;
 	bpf_map_delete_elem(&runnable_since, &pid);
 
-	tgid = BPF_CORE_READ(next, tgid);
+	tgid = TASK_READ(btf, next, tgid);
 	h = LOOKUP_OR_INIT(&runq_hist, &tgid, &zero_hist, count_lost);
 	if (h)
 		hist_add_latency(h, delta);
 }
 
-static __always_inline void on_exit(struct task_struct *p)
+static __always_inline void on_exit(struct task_struct *p, const bool btf)
 {
-	__u32 pid = BPF_CORE_READ(p, pid);
+	__u32 pid = TASK_READ(btf, p, pid);
 
 	bpf_map_delete_elem(&runnable_since, &pid);
 }
@@ -98,14 +105,14 @@ static __always_inline void on_exit(struct task_struct *p)
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(sched_wakeup_btf, struct task_struct *p)
 {
-	on_wakeup(p);
+	on_wakeup(p, true);
 	return 0;
 }
 
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(sched_wakeup_new_btf, struct task_struct *p)
 {
-	on_wakeup(p);
+	on_wakeup(p, true);
 	return 0;
 }
 
@@ -113,28 +120,28 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch_btf, bool preempt, struct task_struct *prev,
 	     struct task_struct *next)
 {
-	on_switch(prev, next);
+	on_switch(prev, next, true);
 	return 0;
 }
 
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(sched_exit_btf, struct task_struct *p)
 {
-	on_exit(p);
+	on_exit(p, true);
 	return 0;
 }
 
 SEC("raw_tp/sched_wakeup")
 int BPF_PROG(sched_wakeup_raw, struct task_struct *p)
 {
-	on_wakeup(p);
+	on_wakeup(p, false);
 	return 0;
 }
 
 SEC("raw_tp/sched_wakeup_new")
 int BPF_PROG(sched_wakeup_new_raw, struct task_struct *p)
 {
-	on_wakeup(p);
+	on_wakeup(p, false);
 	return 0;
 }
 
@@ -142,13 +149,13 @@ SEC("raw_tp/sched_switch")
 int BPF_PROG(sched_switch_raw, bool preempt, struct task_struct *prev,
 	     struct task_struct *next)
 {
-	on_switch(prev, next);
+	on_switch(prev, next, false);
 	return 0;
 }
 
 SEC("raw_tp/sched_process_exit")
 int BPF_PROG(sched_exit_raw, struct task_struct *p)
 {
-	on_exit(p);
+	on_exit(p, false);
 	return 0;
 }
